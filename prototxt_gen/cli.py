@@ -1,0 +1,138 @@
+"""Command line: `python -m prototxt_gen [options]` writes the nets and solvers;
+`python -m prototxt_gen report NET.prototxt` prints sizes and receptive fields.
+
+Bad values end in one line naming the fix and exit code 2, never a traceback.
+"""
+import argparse
+import sys
+
+from .datasets import DATASETS
+from .frontend import MARGIN, STRIDE
+from .generate import STAGES, Options, all_files, write
+from .report import ReportError, report
+
+DESCRIPTION = """\
+Writes the Caffe nets (train / test / deploy) and solvers of Yu & Koltun,
+"Multi-Scale Context Aggregation by Dilated Convolutions", for vanilla BVLC
+Caffe: the front end, the context module and the joint net of each data set,
+into OUT/<data set>/.  Deploy nets carry the released models' file and layer
+names (e.g. dilation8_pascal_voc_deploy.prototxt), so their .caffemodel loads.
+
+Paths inside solvers and nets are relative to the directory `caffe train`
+runs in (the repository root unless you move things).
+
+Also: `python -m prototxt_gen report NET.prototxt` prints every layer's output
+size and receptive field (and Table 1's row for a context module).
+"""
+
+EPILOG = """\
+examples:
+  python -m prototxt_gen
+  python -m prototxt_gen --dataset pascal_voc --stage frontend --crop 388 --batch 2 --iter-size 7
+  python -m prototxt_gen report caffe_models/pascal_voc/dilation8_pascal_voc_deploy.prototxt
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an error is a single line (usage is in --help)."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s\n" % (self.prog, message))
+
+
+def positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("%d must be at least 1" % value)
+    return value
+
+
+def crop_size(text):
+    value = positive(text)
+    low = 2 * MARGIN + STRIDE
+    if value < low or (value - 2 * MARGIN) % STRIDE:
+        below = max(low, value - (value - 2 * MARGIN) % STRIDE)
+        raise argparse.ArgumentTypeError(
+            "%d: the front end needs (crop - %d) %% %d == 0 and crop >= %d; use %d or %d"
+            % (value, 2 * MARGIN, STRIDE, low, below, below + STRIDE))
+    return value
+
+
+def dataset(text):
+    if text not in DATASETS:
+        raise argparse.ArgumentTypeError(
+            "unknown data set %r; choose from %s" % (text, ", ".join(DATASETS)))
+    return text
+
+
+def stage(text):
+    if text not in STAGES:
+        raise argparse.ArgumentTypeError("unknown stage %r; choose from %s" % (text, ", ".join(STAGES)))
+    return text
+
+
+def generate_parser():
+    p = Parser(prog="python -m prototxt_gen", description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", type=dataset, action="append", metavar="NAME",
+                   help="data set to write (repeatable): %s; default: all" % ", ".join(DATASETS))
+    p.add_argument("--stage", type=stage, action="append", metavar="STAGE",
+                   help="stage to write (repeatable): frontend (incl. the COCO schedule for VOC), "
+                        "context, joint (incl. the released deploy net); default: all")
+    p.add_argument("--out", default="caffe_models", metavar="DIR",
+                   help="output directory (default: %(default)s)")
+    p.add_argument("--lmdb-root", default="data", metavar="DIR",
+                   help="LMDBs are read from DIR/<data set>/{train,val,train_coco,context_train,"
+                        "context_val}_lmdb (default: %(default)s)")
+    p.add_argument("--crop", type=crop_size, metavar="N",
+                   help="front-end/joint training crop; (N - 372) %% 8 == 0; "
+                        "default per data set (VOC 500)")
+    p.add_argument("--batch", type=positive, metavar="N",
+                   help="front-end/joint batch per iteration (default per data set, VOC 7)")
+    p.add_argument("--iter-size", type=positive, metavar="N",
+                   help="batches accumulated per update; batch x iter-size is the paper's "
+                        "mini-batch (default per data set, VOC 2 -> 14)")
+    p.add_argument("--context-crop", type=positive, metavar="N",
+                   help="context training crop in front-end output cells (default per data set)")
+    p.add_argument("--context-batch", type=positive, metavar="N",
+                   help="context training batch (default per data set, VOC 60)")
+    p.add_argument("--cpu", action="store_true", help="solvers run on the CPU (default: GPU)")
+    p.add_argument("--up", action="store_true",
+                   help="deploy nets end in a fixed bilinear x8 Deconvolution (zoom in the net)")
+    return p
+
+
+def report_parser():
+    p = Parser(prog="python -m prototxt_gen report",
+               description="Prints each layer's output size and receptive field of a Caffe net; "
+                           "for a context module also the paper's Table 1 row.")
+    p.add_argument("net", metavar="NET.prototxt")
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        args = report_parser().parse_args(argv[1:])
+        try:
+            print(report(args.net))
+        except ReportError as e:
+            print("python -m prototxt_gen report: error: %s" % e, file=sys.stderr)
+            return 2
+        return 0
+    args = generate_parser().parse_args(argv)
+    opts = Options(datasets=tuple(args.dataset or DATASETS), stages=tuple(args.stage or STAGES),
+                   out=args.out, lmdb_root=args.lmdb_root, crop=args.crop, batch=args.batch,
+                   iter_size=args.iter_size, context_crop=args.context_crop,
+                   context_batch=args.context_batch, cpu=args.cpu, upsample=args.up)
+    try:
+        paths = write(all_files(opts))
+    except OSError as e:
+        print("python -m prototxt_gen: error: cannot write %s: %s" % (e.filename, e.strerror),
+              file=sys.stderr)
+        return 2
+    print("wrote %d files under %s/ (%s)" % (len(paths), opts.out, ", ".join(opts.datasets)))
+    return 0

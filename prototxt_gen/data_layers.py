@@ -1,0 +1,34 @@
+"""Training/testing input from stock Caffe layers only (design.md section 3b).
+
+Each LMDB record holds image and label as ONE multi-channel sample, so the
+stock Data layer's random crop and mirror move them together; Slice separates
+them and Crop + Pooling + Crop pick the label of each output cell.  No Python
+layer, no fork: `caffe train` runs unchanged in any Caffe image.
+"""
+from . import layers as L
+from .frontend import MARGIN, STRIDE
+
+
+def image_label_data(net, source, batch, crop, mean, phase):
+    """B, G, R, label records -> ('data', 'label_full'); mirror only in TRAIN."""
+    record = L.lmdb_data(net, "data_label", source, batch, crop, phase,
+                         mean=list(mean) + [0], mirror=phase == L.TRAIN)
+    return L.slice_channels(net, "slice", record, ["data", "label_full"], 3)
+
+
+def feature_label_data(net, source, batch, crop, classes, phase):
+    """C score channels + label (already at feature resolution) -> ('data', 'label')."""
+    record = L.lmdb_data(net, "data_label", source, batch, crop, phase,
+                         mirror=phase == L.TRAIN)
+    return L.slice_channels(net, "slice", record, ["data", "label"], classes)
+
+
+def label_on_output_grid(net, label_full, first_conv, score):
+    """label[h][w] = label_full[186 + 8h][186 + 8w], sized like `score`.
+
+    Crop to the first conv's shape starting at 186 % 8, keep every 8th row and
+    column (max pooling with kernel 1), then drop the first 186 // 8 cells.
+    """
+    near = L.crop(net, "label_crop", label_full, first_conv, offset=MARGIN % STRIDE)
+    grid = L.max_pool(net, "label_subsample", near, kernel=1, stride=STRIDE)
+    return L.crop(net, "label", grid, score, offset=MARGIN // STRIDE)

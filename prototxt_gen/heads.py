@@ -1,0 +1,18 @@
+"""What sits on top of the scores: loss, accuracy, probabilities, upsampling."""
+from . import layers as L
+
+
+def train_head(net, score, label):
+    L.softmax_loss(net, "loss", score, label)
+
+
+def test_head(net, score, label):
+    L.softmax_loss(net, "loss", score, label)
+    L.accuracy(net, "accuracy", score, label)
+
+
+def deploy_head(net, score, classes, upsample=None):
+    """Softmax probabilities, optionally after a fixed bilinear x8 Deconvolution."""
+    if upsample:
+        score = L.deconv(net, upsample, score, classes, factor=8)
+    return L.softmax(net, "prob", score)

@@ -1,0 +1,86 @@
+"""Shared fixtures.  Tests marked `caffe` run real BVLC Caffe (installed by
+tools/install_caffe.sh, located through CAFFE_ROOT); they fail, never skip,
+when it is missing, so CI cannot pass without judging the nets in Caffe."""
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prototxt_gen.datasets import DATASETS
+from prototxt_gen.generate import Options, all_files, write
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+from synthetic import (feature_label_records, float_datum, image_label_records,  # noqa: E402
+                       png_datum, write_lmdb)
+
+SMALL_CROP, SMALL_CONTEXT_CROP = 388, 24  # 2 x 2 front-end cells; any size suits the context
+IMAGE_SPLITS = ("train", "val", "train_coco")
+CONTEXT_SPLITS = ("context_train", "context_val")
+
+
+def caffe_root():
+    root = os.environ.get("CAFFE_ROOT")
+    if not root or not (Path(root) / "python" / "caffe" / "_caffe.so").exists():
+        pytest.fail("real Caffe not found: run `bash tools/install_caffe.sh` and source the "
+                    "env file it prints (tools/run_tests.sh does both); CAFFE_ROOT=%r" % root)
+    return Path(root)
+
+
+def caffe_env():
+    env = dict(os.environ)
+    paths = [str(caffe_root() / "python"), str(REPO), str(TESTS)]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    env["GLOG_minloglevel"] = "2"
+    return env
+
+
+@functools.lru_cache(maxsize=None)
+def _run(job, cwd, args_json):
+    proc = subprocess.run([sys.executable, str(TESTS / "caffe_jobs.py"), job, args_json],
+                          cwd=cwd, env=caffe_env(), capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise AssertionError("Caffe job %s%s failed (exit %d):\n%s" % (
+            job, args_json, proc.returncode, proc.stderr[-3000:]))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_caffe(job, cwd=None, **args):
+    """Runs a job of tests/caffe_jobs.py in real Caffe; results are memoized."""
+    return _run(job, str(cwd or REPO), json.dumps(args, sort_keys=True))
+
+
+def build_lmdbs(root, datasets, crop_of, context_crop_of, records=2):
+    for ds in datasets:
+        for split in IMAGE_SPLITS:
+            write_lmdb(root / ds.name / ("%s_lmdb" % split),
+                       map(png_datum, image_label_records(records, crop_of(ds), ds.classes)))
+        for split in CONTEXT_SPLITS:
+            write_lmdb(root / ds.name / ("%s_lmdb" % split),
+                       map(float_datum, feature_label_records(records, context_crop_of(ds), ds.classes)))
+
+
+@pytest.fixture(scope="session")
+def full_size_workdir(tmp_path_factory):
+    """A directory laid out like the repository root: caffe_models/ (the checked-in
+    files, untouched) and data/<data set>/*_lmdb with records of the default crops."""
+    work = tmp_path_factory.mktemp("full")
+    (work / "caffe_models").symlink_to(REPO / "caffe_models")
+    build_lmdbs(work / "data", DATASETS.values(), lambda d: d.crop, lambda d: d.context_crop)
+    return work
+
+
+@pytest.fixture(scope="session")
+def small_models(tmp_path_factory):
+    """Every net and solver generated at a small crop and batch, with its LMDBs."""
+    work = tmp_path_factory.mktemp("small")
+    build_lmdbs(work / "data", DATASETS.values(), lambda d: SMALL_CROP, lambda d: SMALL_CONTEXT_CROP)
+    opts = Options(out=str(work / "models"), lmdb_root=str(work / "data"), crop=SMALL_CROP,
+                   batch=1, iter_size=1, context_crop=SMALL_CONTEXT_CROP, context_batch=2, cpu=True)
+    write(all_files(opts))
+    return work / "models"

@@ -1,0 +1,50 @@
+"""Tiny LMDBs in the record formats the generated nets read (design.md 3b),
+so the Caffe tier can run every net without real data sets."""
+import os
+
+import cv2
+import lmdb
+import numpy as np
+
+from prototxt_gen.schema import pb
+
+
+def image_label_records(count, size, classes, seed=0):
+    """4-channel (B, G, R, label) uint8 arrays with a few labels set to 255."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        label = rng.integers(0, classes, (size, size, 1), dtype=np.uint8)
+        label[: size // 8] = 255
+        yield np.concatenate([image, label], axis=2)
+
+
+def feature_label_records(count, size, classes, seed=0):
+    """(C + 1) x H x W float32: scores, then the label channel."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        scores = rng.normal(size=(classes, size, size)).astype(np.float32)
+        label = rng.integers(0, classes, (1, size, size)).astype(np.float32)
+        yield np.concatenate([scores, label])
+
+
+def png_datum(record):
+    ok, png = cv2.imencode(".png", record)
+    assert ok
+    h, w, c = record.shape
+    return pb.Datum(channels=c, height=h, width=w, data=png.tobytes(), encoded=True)
+
+
+def float_datum(record):
+    c, h, w = record.shape
+    return pb.Datum(channels=c, height=h, width=w, float_data=record.ravel().tolist())
+
+
+def write_lmdb(path, datums):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    env = lmdb.open(str(path), map_size=1 << 32)
+    with env.begin(write=True) as txn:
+        for i, datum in enumerate(datums):
+            txn.put(b"%08d" % i, datum.SerializeToString())
+    env.close()
+    return path

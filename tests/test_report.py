@@ -1,0 +1,41 @@
+"""Sizes and receptive fields from the prototxt alone, with Caffe's rounding."""
+import pytest
+
+from conftest import REPO
+from prototxt_gen.datasets import DATASETS
+from prototxt_gen.frontend import output_size
+from prototxt_gen.report import context_fields, load, trace, _sources
+
+DEPLOY_SHAPES = {"pascal_voc": (21, 66, 66), "camvid": (11, 66, 91),
+                 "kitti": (11, 60, 159), "cityscapes": (19, 1024, 1024)}
+
+
+def rows(path):
+    net = load(REPO / path)
+    return net, trace(net, _sources(net))
+
+
+@pytest.mark.parametrize("name", DEPLOY_SHAPES)
+def test_deploy_output_shapes(name):
+    _, rs = rows("caffe_models/%s/%s" % (name, DATASETS[name].deploy_name))
+    prob = next(r.blob for r in rs if r.top == "prob")
+    assert (prob.channels, prob.height, prob.width) == DEPLOY_SHAPES[name]
+
+
+def test_front_end_train_at_crop_500_gives_16x16():
+    _, rs = rows("caffe_models/pascal_voc/frontend_train.prototxt")
+    blobs = {r.top: r.blob for r in rs}
+    assert (blobs["fc-final"].height, blobs["label"].height) == (16, 16)
+    assert blobs["fc-final"].rf == 380 and blobs["fc-final"].jump == 8
+    assert [output_size(s) for s in (500, 900, 1396)] == [16, 66, 128]
+
+
+@pytest.mark.parametrize("name, row", [
+    ("kitti", [3, 5, 9, 17, 33, 35, 35]),
+    ("pascal_voc", [3, 5, 9, 17, 33, 65, 67, 67]),
+    ("cityscapes", [3, 5, 9, 17, 33, 65, 129, 257, 259, 259]),
+])
+def test_context_receptive_fields(name, row):
+    for f in ("context_deploy.prototxt", DATASETS[name].deploy_name):
+        net, rs = rows("caffe_models/%s/%s" % (name, f))
+        assert list(context_fields(net, rs).values()) == row
