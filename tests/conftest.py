@@ -41,18 +41,19 @@ def caffe_env():
 
 
 @functools.lru_cache(maxsize=None)
-def _run(job, cwd, args_json):
-    proc = subprocess.run([sys.executable, str(TESTS / "caffe_jobs.py"), job, args_json],
+def _run(script, job, cwd, args_json):
+    proc = subprocess.run([sys.executable, str(TESTS / script), job, args_json],
                           cwd=cwd, env=caffe_env(), capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
-        raise AssertionError("Caffe job %s%s failed (exit %d):\n%s" % (
-            job, args_json, proc.returncode, proc.stderr[-3000:]))
+        raise AssertionError("Caffe job %s %s%s failed (exit %d):\n%s" % (
+            script, job, args_json, proc.returncode, proc.stderr[-3000:]))
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_caffe(job, cwd=None, **args):
-    """Runs a job of tests/caffe_jobs.py in real Caffe; results are memoized."""
-    return _run(job, str(cwd or REPO), json.dumps(args, sort_keys=True))
+def run_caffe(job, cwd=None, script="caffe_jobs.py", **args):
+    """Runs `job` of a job module in tests/ (default caffe_jobs.py) under real
+    pycaffe in a child process; arguments and result are JSON; memoized."""
+    return _run(script, job, str(cwd or REPO), json.dumps(args, sort_keys=True))
 
 
 def build_lmdbs(root, datasets, crop_of, context_crop_of, records=2):
