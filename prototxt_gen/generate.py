@@ -5,7 +5,7 @@ train` runs in (the repository root by default), so the generated tree can be
 moved together with the data.
 """
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from google.protobuf import text_format
 
@@ -104,5 +104,3 @@ def write(files, root="."):
         os.replace(target + ".tmp", target)
     return sorted(files)
 
-
-__all__ = ["Options", "STAGES", "all_files", "render", "write", "replace"]

@@ -50,17 +50,21 @@ def load(path):
     return net
 
 
-def _window(param, kernel_default=None):
+def _first(values, default):
+    return values[0] if len(values) else default
+
+
+def _window(param):
     """(kernel, stride, pad, dilation) of a Convolution/Pooling parameter."""
     if isinstance(param, pb.PoolingParameter):
         return param.kernel_size, param.stride, param.pad, 1
-    first = lambda values, default: values[0] if len(values) else default  # noqa: E731
-    return (first(param.kernel_size, kernel_default), first(param.stride, 1),
-            first(param.pad, 0), first(param.dilation, 1))
+    return (_first(param.kernel_size, None), _first(param.stride, 1),
+            _first(param.pad, 0), _first(param.dilation, 1))
 
 
-def _sources(net):
-    """Blobs given to the net: Input layers, legacy inputs and cropped Data layers."""
+def inputs(net):
+    """Blobs declared by the legacy `input` fields (older deploy nets, like the
+    released ones); Input and Data layers are traced as layers."""
     known = {}
     for i, name in enumerate(net.input):
         dims = (list(net.input_shape[i].dim) if len(net.input_shape) > i
@@ -151,7 +155,7 @@ def context_fields(net, rows):
 
 def report(path):
     net = load(path)
-    rows = trace(net, _sources(net))
+    rows = trace(net, inputs(net))
     ctx = context_fields(net, rows)
     lines = ["%-22s %-16s %-16s %-22s %10s %10s" % (
         "layer", "type", "top", "output (C x H x W)", "RF (input)", "RF (ctx)")]

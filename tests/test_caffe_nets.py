@@ -8,7 +8,7 @@ from conftest import REPO, run_caffe
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.generate import Options, all_files
 from prototxt_gen.nets import deploy_net
-from prototxt_gen.report import _sources, context_fields, load, trace
+from prototxt_gen.report import inputs, context_fields, load, trace
 from test_report import DEPLOY_SHAPES
 
 pytestmark = pytest.mark.caffe
@@ -26,7 +26,7 @@ def phase(path):
 def assert_report_agrees(path, caffe_blobs):
     """The report's size for every top equals the blob Caffe allocated."""
     net = load(path)
-    for row in trace(net, _sources(net)):
+    for row in trace(net, inputs(net)):
         shape = caffe_blobs[row.top]
         if row.blob is None:
             assert shape == [], row
@@ -86,7 +86,7 @@ def test_forward_backward_every_train_net(small_models, name, stage):
     assert math.isfinite(result["loss"]) and result["loss"] > 0
     assert result["first_grad_abs_sum"] > 0, "no gradient reached %s" % first
     blobs = result["blobs"]
-    score = ds.context().names()[-1] if stage != "frontend" and stage != "frontend_coco" else ds.classifier
+    score = ds.classifier if stage.startswith("frontend") else ds.context().names()[-1]
     assert blobs["label"][2:] == blobs[score][2:]
     assert blobs[score][1] == ds.classes
 
@@ -109,6 +109,6 @@ def test_receptive_fields_measured_by_backprop(tmp_path, name):
     path.write_text(text_format.MessageToString(net))
     names = module.names()
     measured = run_caffe("receptive_fields", path=str(path), layers=names)
-    reported = context_fields(net, trace(net, _sources(net)))
+    reported = context_fields(net, trace(net, inputs(net)))
     assert [measured[n] for n in names] == [[rf, rf] for rf in module.receptive_fields()]
     assert [reported[n] for n in names] == module.receptive_fields()

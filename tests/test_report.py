@@ -4,7 +4,7 @@ import pytest
 from conftest import REPO
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.frontend import output_size
-from prototxt_gen.report import context_fields, load, trace, _sources
+from prototxt_gen.report import context_fields, load, trace, inputs
 
 DEPLOY_SHAPES = {"pascal_voc": (21, 66, 66), "camvid": (11, 66, 91),
                  "kitti": (11, 60, 159), "cityscapes": (19, 1024, 1024)}
@@ -12,7 +12,7 @@ DEPLOY_SHAPES = {"pascal_voc": (21, 66, 66), "camvid": (11, 66, 91),
 
 def rows(path):
     net = load(REPO / path)
-    return net, trace(net, _sources(net))
+    return net, trace(net, inputs(net))
 
 
 @pytest.mark.parametrize("name", DEPLOY_SHAPES)
