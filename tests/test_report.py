@@ -39,3 +39,15 @@ def test_context_receptive_fields(name, row):
     for f in ("context_deploy.prototxt", DATASETS[name].deploy_name):
         net, rs = rows("caffe_models/%s/%s" % (name, f))
         assert list(context_fields(net, rs).values()) == row
+
+
+def test_legacy_input_fields_like_the_released_nets(tmp_path):
+    """The released deploy nets declare `input:` / `input_dim:` instead of an Input layer."""
+    text = (REPO / "caffe_models/pascal_voc/dilation8_pascal_voc_deploy.prototxt").read_text()
+    body = text.split("layer {", 2)[2]  # drop the Input layer
+    legacy = tmp_path / "legacy.prototxt"
+    legacy.write_text('input: "data"\n' + "".join("input_dim: %d\n" % d for d in (1, 3, 900, 900))
+                      + "layer {" + body)
+    _, rs = rows(legacy)
+    prob = next(r.blob for r in rs if r.top == "prob")
+    assert (prob.channels, prob.height, prob.width) == DEPLOY_SHAPES["pascal_voc"]
