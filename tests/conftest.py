@@ -85,3 +85,15 @@ def small_models(tmp_path_factory):
                    batch=1, iter_size=1, context_crop=SMALL_CONTEXT_CROP, context_batch=2, cpu=True)
     write(all_files(opts))
     return work / "models"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """States in the log how many tests real Caffe judged, so a CI run that
+    skipped the Caffe tier cannot pass unnoticed."""
+    counts = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "caffe" in getattr(report, "keywords", {}):
+                counts[outcome] = counts.get(outcome, 0) + 1
+    terminalreporter.write_line("real-Caffe tier: %s" % (", ".join(
+        "%d %s" % (n, outcome) for outcome, n in counts.items()) or "no tests run"))
