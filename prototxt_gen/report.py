@@ -73,8 +73,9 @@ def inputs(net):
     return known
 
 
-def _layer(layer, known):
-    """The blob(s) one layer produces from known bottoms, or None if not traceable."""
+def layer_outputs(layer, known):
+    """The blob(s) one layer produces from the `known` blobs, or None while a bottom
+    is unknown.  Shared with the weight tools, which read channels from it."""
     t = layer.type
     bottoms = [known.get(b) for b in layer.bottom]
     if t == "Input":
@@ -104,6 +105,9 @@ def _layer(layer, known):
         channels = b.channels if t == "Pooling" else param.num_output
         rf_jump = jump if t == "Deconvolution" else b.jump
         return [Blob(channels, size(b.height), size(b.width), b.rf + (span - 1) * rf_jump, jump)]
+    if t == "InnerProduct":  # sees its whole input
+        side = max(b.height, b.width) - 1
+        return [Blob(layer.inner_product_param.num_output, 1, 1, b.rf + side * b.jump, b.jump)]
     if t == "Crop":
         ref = bottoms[1]
         return [Blob(b.channels, ref.height, ref.width, b.rf, b.jump)]
@@ -125,7 +129,7 @@ def trace(net, known, sources=True):
     for layer in net.layer:
         if not layer.bottom and not sources:
             continue
-        tops = _layer(layer, known)
+        tops = layer_outputs(layer, known)
         if tops is None:
             continue
         for name, blob in zip(layer.top, tops):

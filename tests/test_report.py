@@ -51,3 +51,12 @@ def test_legacy_input_fields_like_the_released_nets(tmp_path):
     _, rs = rows(legacy)
     prob = next(r.blob for r in rs if r.top == "prob")
     assert (prob.channels, prob.height, prob.width) == DEPLOY_SHAPES["pascal_voc"]
+
+
+def test_inner_product_sees_its_whole_input():
+    from prototxt_gen.report import Blob, layer_outputs
+    from prototxt_gen.schema import pb
+    ip = pb.LayerParameter(name="fc", type="InnerProduct", bottom=["x"], top=["fc"],
+                           inner_product_param=pb.InnerProductParameter(num_output=10))
+    (out,) = layer_outputs(ip, {"x": Blob(512, 7, 7, rf=212, jump=32)})
+    assert (out.channels, out.height, out.width, out.rf) == (10, 1, 1, 212 + 6 * 32)

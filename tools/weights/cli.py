@@ -1,0 +1,141 @@
+"""Command line: `python -m tools.weights {to-npz,from-npz,vgg16,identity,merge}`.
+
+A bad file, a misfit or a bad argument ends in one line and exit code 2, never
+a traceback.
+"""
+import argparse
+import sys
+
+from prototxt_gen.cli import Parser, dataset, positive
+from prototxt_gen.context import ContextModule
+from prototxt_gen.datasets import DATASETS
+
+from . import WeightsError
+from .caffemodel import Caffemodel, slow_backend_warning, write
+from .identity import AUTHORS_STD, context_init
+from .merge import merge
+from .netcheck import fit, load_net
+from .npz import Npz, describe, save
+from .vgg16 import default_net, front_end_init, without_filler
+
+PROG = "python -m tools.weights"
+DESCRIPTION = """\
+Weight tools for the dilated-convolution nets (no Caffe needed):
+  to-npz    caffemodel (current or legacy V1 format) -> .npz + manifest
+  from-npz  .npz -> caffemodel, checked against a net prototxt
+  vgg16     ImageNet VGG-16 caffemodel -> the front end's initial weights
+  identity  identity-initialized context module (paper eq. 4, 5)
+  merge     trained front end + trained context module -> joint net weights
+Fixed bilinear Deconvolution layers of the net (Cityscapes' ctx_upsample) get
+their weights written too.
+"""
+
+
+def noise(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("%s: a standard deviation must be >= 0" % text)
+    return value
+
+
+def parser():
+    p = Parser(prog=PROG, description=DESCRIPTION,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("to-npz", help="caffemodel -> .npz; prints the manifest",
+                       description="Every blob of every layer as an array `<layer>/<index>`, "
+                                   "plus a JSON manifest `manifest`. Legacy V1 files get Caffe's "
+                                   "upgraded shapes (InnerProduct 1x1xMxN -> MxN, biases "
+                                   "1x1x1xN -> N).")
+    c.add_argument("model", metavar="MODEL.caffemodel")
+    c.add_argument("out", metavar="OUT.npz")
+
+    c = sub.add_parser("from-npz", help=".npz -> caffemodel for a net",
+                       description="Checks every array against the shapes the net's prototxt "
+                                   "implies, then writes the caffemodel. Layers of the net not in "
+                                   "the .npz are left to the net's fillers.")
+    c.add_argument("npz", metavar="IN.npz")
+    c.add_argument("net", metavar="NET.prototxt")
+    c.add_argument("out", metavar="OUT.caffemodel")
+
+    c = sub.add_parser("vgg16", help="ImageNet VGG-16 -> front-end initial weights",
+                       description="conv1_1..conv5_3 copied, fc6 reshaped to 4096x512x7x7, fc7 "
+                                   "to 4096x4096x1x1, fc8 dropped; the classifier (final / "
+                                   "fc-final) is left to its filler (Gaussian std 0.001).")
+    c.add_argument("vgg", metavar="VGG_ILSVRC_16_layers.caffemodel")
+    c.add_argument("out", metavar="OUT.caffemodel")
+    c.add_argument("--net", metavar="NET.prototxt",
+                   help="front-end net to check against (default: the generated front end)")
+
+    c = sub.add_parser("identity", help="identity-initialized context module",
+                       description="Context module weights by paper eq. 4/5 (design.md 2): "
+                                   "N(0, noise^2), then every centre tap of a group set to "
+                                   "C/c_out; biases 0. Module and layer names from the data set.")
+    c.add_argument("out", metavar="OUT.caffemodel")
+    c.add_argument("--dataset", type=dataset, required=True, metavar="NAME",
+                   help="one of %s" % ", ".join(DATASETS))
+    c.add_argument("--width", choices=("basic", "large"), help="default: the data set's")
+    c.add_argument("--layers", type=int, choices=(7, 8, 10), help="default: the data set's")
+    c.add_argument("--classes", type=positive, help="C (default: the data set's)")
+    c.add_argument("--noise", type=noise, default=AUTHORS_STD,
+                   help="std of the noise (default %(default)s, the authors'; 0 gives eq. 4)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--net", metavar="NET.prototxt", help="also check against this net")
+
+    c = sub.add_parser("merge", help="front end + context module -> joint net weights",
+                       description="All layers of both, checked against the joint net: missing, "
+                                   "unexpected and misshapen layers are errors.")
+    c.add_argument("front_end", metavar="FRONTEND.caffemodel")
+    c.add_argument("context", metavar="CONTEXT.caffemodel")
+    c.add_argument("net", metavar="JOINT.prototxt")
+    c.add_argument("out", metavar="OUT.caffemodel")
+    return p
+
+
+def _written(out, net, layers, left=()):
+    write(out, layers, net.name if net else "", progress=None)
+    line = "wrote %s: %d layers, %d parameters" % (
+        out, len(layers), sum(l.count for l in layers))
+    return line + ("; left to the net's fillers: %s" % ", ".join(left) if left else "")
+
+
+def run(args):
+    if args.command == "to-npz":
+        manifest = save(args.out, Caffemodel(args.model), progress=None)
+        return describe(manifest) + "\nwrote %s" % args.out
+    if args.command == "from-npz":
+        net = load_net(args.net)
+        return _written(args.out, net, *fit(net, Npz(args.npz).layers, required=()))
+    if args.command == "vgg16":
+        net = load_net(args.net) if args.net else default_net()
+        layers = front_end_init(Caffemodel(args.vgg))
+        return _written(args.out, net, *fit(net, layers, required=without_filler(net)))
+    if args.command == "identity":
+        ds = DATASETS[args.dataset]
+        module = ContextModule(args.classes or ds.classes, args.layers or ds.context_layers,
+                               args.width or ds.context_width, prefix=ds.context_prefix)
+        layers = context_init(module, args.noise, args.seed)
+        if args.net:
+            net = load_net(args.net)
+            return _written(args.out, net, *fit(net, layers, required=()))
+        return _written(args.out, None, list(layers.values()))
+    net = load_net(args.net)
+    layers = merge(Caffemodel(args.front_end), Caffemodel(args.context))
+    return _written(args.out, net, *fit(net, layers))
+
+
+def main(argv=None):
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    warning = slow_backend_warning()
+    if warning:
+        print(warning, file=sys.stderr)
+    try:
+        print(run(args))
+    except WeightsError as e:
+        print("%s %s: error: %s" % (PROG, args.command, e), file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,121 @@
+"""Which weights a net takes, read from its prototxt, and whether given weights
+fit it.  Caffe stops at the first misfit with a CHECK failure deep in its log;
+we name the misfits (the first eight, then a count) in one line before anything
+is written.
+
+Input channels come from tracing the net with the report's own size rules
+(prototxt_gen.report); where the prototxt leaves a dimension open (channels read
+from a Data layer), that dimension is not checked.
+"""
+from dataclasses import replace
+
+from prototxt_gen import report
+
+from . import WeightsError
+from .bilinear import bilinear
+from .caffemodel import Layer, shape_text
+
+PARAM_TYPES = ("Convolution", "Deconvolution", "InnerProduct")
+SHOWN = 8  # misfits named in the error line
+
+
+def load_net(path):
+    try:
+        net = report.load(path)
+    except report.ReportError as e:
+        raise WeightsError(str(e))
+    if net.layers:
+        raise WeightsError("%s uses the legacy V1 `layers` format; upgrade it with Caffe's "
+                           "upgrade_net_proto_text" % path)
+    return net
+
+
+def _kernel(layer):
+    cp = layer.convolution_param
+    if cp.HasField("kernel_h"):
+        return cp.kernel_h, cp.kernel_w
+    if not cp.kernel_size:
+        raise WeightsError("layer %s has no kernel size" % layer.name)
+    return cp.kernel_size[0], cp.kernel_size[-1]
+
+
+def _blob_shapes(layer, bottom):
+    """Caffe's parameter shapes of one layer; None for a dimension not known."""
+    c = bottom.channels if bottom else None
+    if layer.type == "InnerProduct":
+        ip = layer.inner_product_param
+        k = c * bottom.height * bottom.width if c is not None and ip.axis == 1 else None
+        weights = (k, ip.num_output) if ip.transpose else (ip.num_output, k)
+        return [weights, (ip.num_output,)][:1 + ip.bias_term]
+    cp = layer.convolution_param
+    n = cp.num_output
+    if layer.type == "Convolution":
+        io = (n, None if c is None else c // cp.group)
+    else:
+        io = (c, n // cp.group)
+    return [io + _kernel(layer), (n,)][:1 + cp.bias_term]
+
+
+def param_shapes(net):
+    """{layer: (type, [blob shapes])} for every Convolution, Deconvolution and
+    InnerProduct layer, in net order."""
+    known, shapes = report.inputs(net), {}
+    for layer in net.layer:
+        bottom = known.get(layer.bottom[0]) if layer.bottom else None
+        if layer.type in PARAM_TYPES:
+            shapes[layer.name] = (layer.type, _blob_shapes(layer, bottom))
+        try:
+            tops = report.layer_outputs(layer, known)
+        except report.ReportError:
+            tops = None  # a layer the report cannot trace: what follows is unchecked
+        known.update(zip(layer.top, tops or ()))
+    return shapes
+
+
+def _fits(have, need):
+    return len(have) == len(need) and all(n is None or h == n for h, n in zip(have, need))
+
+
+def _fixed_upsampling(net, expected):
+    """Bilinear weights for bias-free "bilinear" Deconvolution layers (a bias would
+    need its own filler) whose shape the prototxt fixes."""
+    for layer in net.layer:
+        cp = layer.convolution_param
+        fixed = cp.weight_filler.type == "bilinear" and not cp.bias_term
+        if layer.type == "Deconvolution" and fixed:
+            shape = expected[layer.name][1][0]
+            if None not in shape:
+                yield Layer.of(layer.name, layer.type, [bilinear(shape)])
+
+
+def fit(net, layers, required=None):
+    """The given layers ({name: Layer}) as the net takes them: in its order and with
+    its types, plus bilinear weights for fixed upsampling layers not given.
+    `required` names the layers that must be given (None: all).  Returns (layers,
+    names left to the net's fillers); raises WeightsError naming the misfits."""
+    expected = param_shapes(net)
+    layers = dict(layers)
+    for layer in _fixed_upsampling(net, expected):
+        layers.setdefault(layer.name, layer)
+    left = [name for name in expected if name not in layers]
+    missing = [name for name in left if required is None or name in required]
+    problems = ["missing " + ", ".join(missing)] if missing else []
+    for name, layer in layers.items():
+        if name not in expected:
+            problems.append("%s is not a layer with weights (%s) in the net"
+                            % (name, ", ".join(PARAM_TYPES)))
+            continue
+        type_, shapes = expected[name]
+        if len(layer.shapes) != len(shapes):
+            problems.append("%s has %d blobs, the net's %s takes %d"
+                            % (name, len(layer.shapes), type_, len(shapes)))
+            continue
+        problems += ["%s/%d is %s, the net needs %s" % (name, i, shape_text(have), shape_text(need))
+                     for i, (have, need) in enumerate(zip(layer.shapes, shapes))
+                     if not _fits(have, need)]
+    if problems:
+        if len(problems) > SHOWN:
+            problems[SHOWN:] = ["%d more" % (len(problems) - SHOWN)]
+        raise WeightsError("weights do not fit net %r: %s" % (net.name, "; ".join(problems)))
+    fitted = [replace(layers[name], type=expected[name][0]) for name in expected if name in layers]
+    return fitted, left
