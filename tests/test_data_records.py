@@ -1,0 +1,108 @@
+"""Records equal a NumPy rendering of the authors' data semantics (design.md 3):
+np.pad's "reflect" is OpenCV's BORDER_REFLECT_101, written independently."""
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from prototxt_gen.schema import pb
+from tools.data.context import feature_label_record, float_datum
+from tools.data.records import image_label_record, png_datum
+
+MARGIN, STRIDE = 186, 8
+
+
+def halves(extra):
+    return max(0, extra) // 2, max(0, extra) - max(0, extra) // 2
+
+
+def reference_record(image, label, crop):
+    """Steps 2-3: reflect / 255 by 186, then up to the crop, split top = (crop - h) // 2."""
+    image = np.pad(image, ((MARGIN, MARGIN), (MARGIN, MARGIN), (0, 0)), mode="reflect")
+    label = np.pad(label, MARGIN, constant_values=255)
+    pads = tuple(halves(crop - n) for n in label.shape)
+    return (np.pad(image, pads + ((0, 0),), mode="reflect"),
+            np.pad(label, pads, constant_values=255))
+
+
+def reference_blobs(image, label, crop, mean, y, x, mirror):
+    """Steps 4-6 for a crop at (y, x): mirror, subtract the mean, CHW; the label
+    of output cell (h, w) is the cropped label's pixel (186 + 8h, 186 + 8w)."""
+    image, label = image[y:y + crop, x:x + crop], label[y:y + crop, x:x + crop]
+    if mirror:
+        image, label = image[:, ::-1], label[:, ::-1]
+    data = (image.astype(np.float32) - np.asarray(mean, np.float32)).transpose(2, 0, 1)
+    cells = MARGIN + STRIDE * np.arange((crop - 2 * MARGIN) // STRIDE)
+    return data, label[np.ix_(cells, cells)].astype(np.float32)
+
+
+def reference_context(features, label, crop):
+    """Scores and the label pixel (8i, 8j) of each cell (i, j), padded up to the
+    crop with scores 0 and label 255."""
+    c, h, w = features.shape
+    cells = label[np.ix_(STRIDE * np.arange(h), STRIDE * np.arange(w))]
+    pads = (halves(crop - h), halves(crop - w))
+    return (np.pad(features, ((0, 0),) + pads), np.pad(cells, pads, constant_values=255))
+
+
+def reference_context_blobs(features, cells, crop, y, x, mirror):
+    features, cells = features[:, y:y + crop, x:x + crop], cells[y:y + crop, x:x + crop]
+    if mirror:
+        features, cells = features[:, :, ::-1], cells[:, ::-1]
+    return features, cells.astype(np.float32)
+
+
+def sample(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    label = rng.integers(0, 21, (h, w), dtype=np.uint8)
+    label[0] = 255
+    return image, label
+
+
+@pytest.mark.parametrize("h, w, crop", [
+    (30, 40, 388),     # padded by 186 only
+    (12, 10, 388),     # still short of the crop: padded again, reflecting the padded image
+    (3, 2, 404),       # reflections wrap around a tiny image many times
+    (375, 500, 500),   # VOC-sized
+    (7, 300, 700),     # one side needs the second pad, the other not
+])
+def test_image_record_is_the_authors_padding(h, w, crop):
+    image, label = sample(h, w)
+    record = image_label_record(image, label, crop)
+    ref_image, ref_label = reference_record(image, label, crop)
+    assert record.dtype == np.uint8 and record.shape == ref_image.shape[:2] + (4,)
+    assert min(record.shape[:2]) >= crop
+    np.testing.assert_array_equal(record[:, :, :3], ref_image)
+    np.testing.assert_array_equal(record[:, :, 3], ref_label)
+
+
+@pytest.mark.parametrize("compression", [0, 1, 9])
+def test_png_datum_is_lossless_and_four_channel(compression):
+    record = image_label_record(*sample(17, 31), 388)
+    datum = pb.Datum.FromString(png_datum(record, compression).SerializeToString())
+    assert datum.encoded and (datum.channels, datum.height, datum.width) == (4,) + record.shape[:2]
+    decoded = cv2.imdecode(np.frombuffer(datum.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(decoded, record)
+
+
+def test_compression_trades_size_for_time():
+    record = image_label_record(*sample(60, 80), 500)
+    sizes = [len(png_datum(record, level).data) for level in (0, 1)]
+    assert sizes[0] > record.size and sizes[1] < sizes[0]
+
+
+@pytest.mark.parametrize("h, w, crop", [(30, 40, 4), (12, 10, 4), (375, 500, 64), (17, 31, 2)])
+def test_context_record_subsamples_from_pixel_zero(h, w, crop):
+    rng = np.random.default_rng(1)
+    _, label = sample(h, w)
+    features = rng.normal(size=(21, math.ceil(h / 8), math.ceil(w / 8))).astype(np.float32)
+    record = feature_label_record(features, label, crop)
+    ref_features, ref_label = reference_context(features, label, crop)
+    assert record.dtype == np.float32 and min(record.shape[1:]) >= crop
+    np.testing.assert_array_equal(record[:21], ref_features)
+    np.testing.assert_array_equal(record[21], ref_label)
+    datum = pb.Datum.FromString(float_datum(record).SerializeToString())
+    assert (datum.channels, datum.height, datum.width) == record.shape and not datum.encoded
+    np.testing.assert_array_equal(np.asarray(datum.float_data, np.float32).reshape(record.shape), record)

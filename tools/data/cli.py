@@ -1,0 +1,218 @@
+"""Command line: `python -m tools.data {voc,coco,lists,context}` writes the LMDBs
+the generated nets read, <lmdb-root>/<data set>/<split>_lmdb.
+
+Bad input ends in one line naming the file and exit code 2, never a traceback.
+"""
+import argparse
+import functools
+import os
+import sys
+
+from prototxt_gen.cli import Parser, crop_size, dataset, positive
+from prototxt_gen.datasets import DATASETS
+
+from .coco import coco_samples
+from .context import feature_record
+from .lmdb_writer import build, is_complete, read_manifest
+from .records import image_record
+from .samples import paired
+from .validate import BadSample, DataError
+from .voc_sbd import voc_sets
+
+PROG = "python -m tools.data"
+DESCRIPTION = """\
+Writes the LMDBs that the nets of `python -m prototxt_gen` read:
+<lmdb-root>/<data set>/{train,val,train_coco,context_train,context_val}_lmdb.
+
+Each front-end record is ONE 4-channel PNG (B, G, R, label) padded as the
+authors' data layer pads (image reflect-101 by 186, label 255, then up to the
+crop), so Caffe's stock Data layer crops and mirrors image and label together.
+Each context record is a float Datum: C front-end scores + the label at the
+scores' resolution.  Every pair is validated first; a complete LMDB (one with
+its <name>_lmdb.json manifest) is kept unless --force.
+
+  voc      VOC 2012 train + SBD train/val minus VOC val -> pascal_voc/train_lmdb,
+           VOC 2012 val -> pascal_voc/val_lmdb
+  coco     the VOC training set + COCO images with VOC objects -> pascal_voc/train_coco_lmdb
+  lists    any data set from the authors' image / label lists -> <data set>/<split>_lmdb
+  context  stored front-end scores (.npy, C x H/8 x W/8) + labels -> <data set>/context_<split>_lmdb
+"""
+EPILOG = """\
+examples:
+  python -m tools.data voc --voc VOCdevkit/VOC2012 --sbd benchmark_RELEASE
+  python -m tools.data coco --voc VOCdevkit/VOC2012 --sbd benchmark_RELEASE \\
+      --coco annotations/instances_train2014.json train2014
+  python -m tools.data lists --dataset camvid --split train \
+      --images train_image.txt --labels train_label.txt
+  python -m tools.data context --dataset pascal_voc --split train \
+      --features train_scores.txt --labels train_labels.txt
+"""
+
+
+def compression(text):
+    if text not in [str(n) for n in range(10)]:
+        raise argparse.ArgumentTypeError("%r: PNG compression is a level from 0 to 9" % text)
+    return int(text)
+
+
+def parser():
+    p = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = p.add_subparsers(dest="command", metavar="{voc,coco,lists,context}", required=True)
+
+    def command(name, help, image=True):
+        c = commands.add_parser(name, help=help, description=help, prog="%s %s" % (PROG, name))
+        c.add_argument("--lmdb-root", default="data", metavar="DIR",
+                       help="write DIR/<data set>/<split>_lmdb, where the generated nets read "
+                            "(default: %(default)s)")
+        if image:
+            c.add_argument("--crop", type=crop_size, metavar="N",
+                           help="training crop the records are padded up to at least; "
+                                "default per data set (VOC 500)")
+            c.add_argument("--compression", type=compression, default=0, metavar="0-9",
+                           help="PNG compression level: 0 (default) builds ~3x and decodes "
+                                "~2x faster than 1; 1 writes ~1.4 GB per 1000 VOC images "
+                                "instead of ~2.6 GB; 9 is smallest and slowest")
+        else:
+            c.add_argument("--context-crop", type=positive, metavar="N",
+                           help="context training crop the records are padded up to at least; "
+                                "default per data set (VOC 64)")
+        c.add_argument("--seed", type=int, default=0,
+                       help="shuffle of training sets: Caffe reads records in key order "
+                            "(default: %(default)s)")
+        c.add_argument("--workers", type=positive, metavar="N",
+                       help="threads (default: all cores)")
+        c.add_argument("--skip-bad", action="store_true",
+                       help="leave out and list the pairs that fail validation instead of stopping")
+        c.add_argument("--force", action="store_true",
+                       help="rebuild complete LMDBs too (and, for coco, its label PNGs)")
+        return c
+
+    voc = command("voc", "VOC 2012 + SBD -> pascal_voc/train_lmdb and val_lmdb")
+    coco = command("coco", "VOC 2012 + SBD + COCO -> pascal_voc/train_coco_lmdb")
+    for c in (voc, coco):
+        c.add_argument("--voc", required=True, metavar="DIR",
+                       help="the VOC2012 directory (JPEGImages/, SegmentationClass/, ImageSets/)")
+        c.add_argument("--sbd", required=True, metavar="DIR",
+                       help="SBD's benchmark_RELEASE directory (dataset/img, dataset/cls, "
+                            "dataset/{train,val}.txt)")
+    coco.add_argument("--coco", nargs=2, action="append", required=True,
+                      metavar=("ANNOTATIONS", "IMAGES"),
+                      help="a COCO instances JSON and its image directory (repeatable, e.g. "
+                           "train2014 and val2014); labels are written to "
+                           "<lmdb-root>/pascal_voc/coco_labels/")
+    for c in (command("lists", "the authors' image / label lists -> <data set>/<split>_lmdb"),
+              command("context", "stored front-end scores + labels -> "
+                      "<data set>/context_<split>_lmdb", image=False)):
+        c.add_argument("--dataset", type=dataset, required=True, metavar="NAME",
+                       help=", ".join(DATASETS))
+        c.add_argument("--split", choices=("train", "val"), required=True)
+        c.add_argument("--labels", required=True, metavar="LIST",
+                       help="one label file per line (palette/grayscale PNG or SBD .mat)")
+    commands.choices["lists"].add_argument("--images", required=True, metavar="LIST",
+                                           help="one image per line, paired with --labels by line")
+    commands.choices["context"].add_argument(
+        "--features", required=True, metavar="LIST",
+        help="one .npy per line, paired with --labels by line: the front end's float32 "
+             "C x ceil(H/8) x ceil(W/8) scores (before softmax) for the whole image")
+    return p
+
+
+def lmdb_path(args, name, split):
+    return os.path.join(args.lmdb_root, name, "%s_lmdb" % split)
+
+
+def kept(args, path):
+    """A complete LMDB is not rebuilt unless --force."""
+    if is_complete(path) and not args.force:
+        print("%s: complete, kept (%d records; --force rebuilds it)"
+              % (path, read_manifest(path)["records"]))
+        return True
+    return False
+
+
+def write(args, name, split, samples, info, encode):
+    path = lmdb_path(args, name, split)
+    if kept(args, path):
+        return
+    manifest = build(path, samples, encode, dict(info, dataset=name, split=split),
+                     seed=None if split.endswith("val") else args.seed, workers=args.workers,
+                     skip_bad=args.skip_bad)
+    for reason in manifest["skipped"]:
+        print("skipped: %s" % reason)
+    print("%s: %d records, %d skipped, %.1f MB"
+          % (path, manifest["records"], len(manifest["skipped"]), manifest["file_bytes"] / 1e6))
+
+
+def write_images(args, name, split, samples, info):
+    ds = DATASETS[name]
+    crop = args.crop or ds.crop
+    encode = functools.partial(image_record, classes=ds.classes, crop=crop,
+                               compression=args.compression)
+    write(args, name, split, samples,
+          dict(info, classes=ds.classes, crop=crop, compression=args.compression), encode)
+
+
+def absolute(**paths):
+    return {key: os.path.abspath(path) for key, path in paths.items()}
+
+
+def print_counts(counts):
+    for source, numbers in counts.items():
+        print("%s: %s" % (source, ", ".join("%d %s" % (n, key) for key, n in numbers.items())))
+
+
+def voc(args):
+    train, val, counts = voc_sets(args.voc, args.sbd)
+    print_counts(counts)
+    print("training set: %d images; validation set: %d images" % (len(train), len(val)))
+    info = dict(sources=absolute(voc=args.voc, sbd=args.sbd), counts=counts)
+    write_images(args, "pascal_voc", "train", train, info)
+    write_images(args, "pascal_voc", "val", val, info)
+
+
+def coco(args):
+    if kept(args, lmdb_path(args, "pascal_voc", "train_coco")):
+        return
+    samples, _, counts = voc_sets(args.voc, args.sbd)
+    for annotations, images in args.coco:
+        found, counts["COCO " + annotations] = coco_samples(
+            annotations, images, os.path.join(args.lmdb_root, "pascal_voc", "coco_labels"),
+            args.workers, args.force)
+        samples += found
+    print_counts(counts)
+    print("training set: %d images" % len(samples))
+    info = dict(sources=dict(absolute(voc=args.voc, sbd=args.sbd),
+                             coco=[list(absolute(annotations=a, images=i).values())
+                                   for a, i in args.coco]), counts=counts)
+    write_images(args, "pascal_voc", "train_coco", samples, info)
+
+
+def lists(args):
+    samples = paired(args.images, args.labels)
+    write_images(args, args.dataset, args.split, samples,
+                 dict(sources=absolute(images=args.images, labels=args.labels)))
+
+
+def context(args):
+    ds = DATASETS[args.dataset]
+    crop = args.context_crop or ds.context_crop
+    samples = paired(args.features, args.labels)
+    info = dict(sources=absolute(features=args.features, labels=args.labels),
+                classes=ds.classes, context_crop=crop)
+    write(args, args.dataset, "context_" + args.split, samples, info,
+          functools.partial(feature_record, classes=ds.classes, crop=crop))
+
+
+COMMANDS = dict(voc=voc, coco=coco, lists=lists, context=context)
+
+
+def main(argv=None):
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        COMMANDS[args.command](args)
+    except DataError as e:
+        hint = " (--skip-bad leaves such pairs out)" if isinstance(e, BadSample) else ""
+        print("%s %s: error: %s%s" % (PROG, args.command, e, hint), file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,57 @@
+"""The paper's Pascal VOC sets (design.md section 6): training = VOC 2012 train
++ SBD train + SBD val with every VOC 2012 val image removed, each image once;
+validation = VOC 2012 val.
+
+An image in both VOC train and SBD keeps its VOC label (finer, with 255 on
+object boundaries).
+"""
+import os
+
+from .samples import Sample
+from .validate import DataError
+
+
+def _ids(path, hint):
+    if not os.path.isfile(path):
+        raise DataError("missing %s (%s)" % (path, hint))
+    with open(path) as f:
+        return [line.split()[0] for line in f if line.strip()]
+
+
+def voc_samples(voc, split):
+    """VOC2012/ImageSets/Segmentation/<split>.txt with JPEGImages/ and SegmentationClass/."""
+    ids = _ids(os.path.join(voc, "ImageSets", "Segmentation", split + ".txt"),
+               "--voc is the VOC2012 directory, the one holding JPEGImages/")
+    return [Sample(i, os.path.join(voc, "JPEGImages", i + ".jpg"),
+                   os.path.join(voc, "SegmentationClass", i + ".png")) for i in ids]
+
+
+def sbd_samples(sbd, split):
+    """SBD's dataset/<split>.txt with dataset/img/*.jpg and dataset/cls/*.mat."""
+    root = os.path.join(sbd, "dataset")
+    ids = _ids(os.path.join(root, split + ".txt"),
+               "--sbd is SBD's benchmark_RELEASE directory, the one holding dataset/")
+    return [Sample(i, os.path.join(root, "img", i + ".jpg"), os.path.join(root, "cls", i + ".mat"))
+            for i in ids]
+
+
+def voc_sets(voc, sbd):
+    """-> (train samples, val samples, {source: counts}) for printing and the manifest."""
+    val = voc_samples(voc, "val")
+    val_names = {s.name for s in val}
+    taken = set(val_names)
+    train, counts = [], {}
+    for source, samples in (("VOC 2012 train", voc_samples(voc, "train")),
+                            ("SBD train", sbd_samples(sbd, "train")),
+                            ("SBD val", sbd_samples(sbd, "val"))):
+        added = []
+        for s in samples:
+            if s.name not in taken:
+                taken.add(s.name)
+                added.append(s)
+        in_val = sum(s.name in val_names for s in samples)
+        counts[source] = {"listed": len(samples), "added": len(added), "in VOC val": in_val,
+                          "duplicates": len(samples) - len(added) - in_val}
+        train.extend(added)
+    counts["VOC 2012 val"] = {"listed": len(val)}
+    return train, val, counts
