@@ -1,8 +1,6 @@
 """The data sets of the released models (design.md section 5), as data."""
 from dataclasses import dataclass
 
-from .context import ContextModule
-
 
 @dataclass(frozen=True)
 class Dataset:
@@ -24,6 +22,9 @@ class Dataset:
     coco: bool = False      # the paper's COCO-augmented two-stage front end
 
     def context(self, padding="same"):
+        # Imported here: predict/features/evaluate read this table inside Python 3.6
+        # containers whose protobuf is too old for our schema, which context imports.
+        from .context import ContextModule
         return ContextModule(self.classes, self.context_layers, self.context_width,
                              padding, self.context_prefix)
 

@@ -54,13 +54,26 @@ def _v1_layer(name, type_, blobs=()):
     return net.SerializeToString()
 
 
-def write_vgg_v1(path, widths):
+def trainable_values(shape, seed):
+    """A VGG-shaped init that trains: weights of std sqrt(1 / fan-in), which
+    halves the variance at every ReLU, so pixel-scale input reaches fc7 near
+    unit scale as in the real VGG-16; zero biases.  (InnerProduct rows are
+    the last legacy axis.)"""
+    if shape[:3] == (1, 1, 1):
+        return np.zeros(int(np.prod(shape)), np.float32)
+    fan_in = int(np.prod(shape[1:])) if shape[0] > 1 else shape[-1]
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(int(np.prod(shape))) * np.sqrt(1.0 / fan_in)).astype(np.float32)
+
+
+def write_vgg_v1(path, widths, values=lambda shape, seed: vgg_values(int(np.prod(shape)), seed)):
     """The V1 file, one layer at a time (concatenated messages parse as one), with
-    VGG-16's blob-less RELU / POOLING / DROPOUT / SOFTMAX layers too."""
+    VGG-16's blob-less RELU / POOLING / DROPOUT / SOFTMAX layers too.  `values`
+    gives each blob's contents from its legacy shape and a seed."""
     with open(path, "wb") as f:
         f.write(RawNet(name="VGG_ILSVRC_16_layers").SerializeToString())
         for seed, (name, (type_, shapes)) in enumerate(vgg_v1_shapes(widths).items()):
-            f.write(_v1_layer(name, type_, [(s, vgg_values(int(np.prod(s)), seed * 2 + i))
+            f.write(_v1_layer(name, type_, [(s, values(s, seed * 2 + i))
                                             for i, s in enumerate(shapes)]))
             if name.startswith("conv") or name in ("fc6", "fc7"):
                 f.write(_v1_layer(name.replace("conv", "relu").replace("fc", "relu"), V1.RELU))

@@ -1,0 +1,244 @@
+"""docker/: the command lines the scripts build (with a stand-in `docker` that
+records them and can run the command itself, as a container with same-path
+mounts would), the Ampere/Hopper Dockerfile's contract with
+tools/install_caffe.sh and Caffe's arch selection, and Python 3.6 for the
+code that runs inside NVIDIA's image."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, caffe_env, caffe_root
+from test_train import make_workspace, solver_copy
+
+DOCKER = REPO / "docker"
+NVCAFFE_TOOLS_IMAGE = "dilation-caffe:nvcaffe-20.03"
+
+FAKE_DOCKER = r'''#!%(python)s
+"""Stand-in for `docker`: records argv; `image inspect` fails unless
+FAKE_DOCKER_HAS_IMAGE; `run` executes the command in the -w directory with
+the -e variables when FAKE_DOCKER_EXEC is set."""
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as f:
+    f.write(json.dumps(args) + "\n")
+if args[:2] == ["image", "inspect"]:
+    sys.exit(0 if os.environ.get("FAKE_DOCKER_HAS_IMAGE") else 1)
+if args[0] == "run" and os.environ.get("FAKE_DOCKER_EXEC"):
+    i, env, cwd = 1, dict(os.environ), None
+    while args[i].startswith("-"):
+        if args[i] in ("-v", "-w", "-e", "--user", "--gpus"):
+            if args[i] == "-e":
+                key, value = args[i + 1].split("=", 1)
+                env[key] = value
+            if args[i] == "-w":
+                cwd = args[i + 1]
+            i += 2
+        else:
+            i += 1
+    os.chdir(cwd)
+    os.execvpe(args[i + 1], args[i + 1:], env)
+'''
+
+
+@pytest.fixture
+def fake_docker(tmp_path):
+    """(env, calls): env puts the stand-in first on PATH; calls() reads what it got.
+    Tests that execute commands add the real Caffe with `with_caffe`."""
+    bin_dir = tmp_path / "fake_bin"
+    bin_dir.mkdir()
+    script = bin_dir / "docker"
+    script.write_text(FAKE_DOCKER % {"python": sys.executable})
+    script.chmod(0o755)
+    log = tmp_path / "docker_calls.jsonl"
+    env = dict(os.environ, FAKE_DOCKER_LOG=str(log), PYTHONPATH=str(REPO))
+    env["PATH"] = os.pathsep.join([str(bin_dir), env["PATH"]])
+
+    def calls():
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return env, calls
+
+
+def with_caffe(env):
+    """The stand-in's commands then find the real `caffe` and pycaffe, as in an image."""
+    caffe = caffe_env()
+    return dict(env, FAKE_DOCKER_EXEC="1", PYTHONPATH=os.pathsep.join([str(REPO), caffe["PYTHONPATH"]]),
+                PATH=os.pathsep.join([env["PATH"], str(caffe_root() / "build" / "tools")]))
+
+
+def script(name, *args, cwd, env):
+    return subprocess.run(["bash", str(DOCKER / name), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def user():
+    return "%d:%d" % (os.getuid(), os.getgid())
+
+
+# ---- training: the runner on this machine, `caffe train` in the image ---------------
+
+def test_bvlc_training_command(tmp_path, fake_docker):
+    env, calls = fake_docker
+    work = make_workspace(tmp_path / "work")
+    solver = solver_copy(work, "ctx", max_iter=10)
+    out = script("bvlc_caffe.sh", solver, "--gpu", "1", cwd=work, env=env)
+    assert out.returncode == 1 and "left no snapshot of iteration 10" in out.stderr  # nothing ran
+    [run] = calls()
+    assert run == ["run", "--rm", "--init", "--gpus", "all", "--user", user(),
+                   "-e", "GLOG_logtostderr=1", "-e", "GLOG_minloglevel=0",
+                   "-v", "%s:%s" % (work, work), "-w", str(work), "bvlc/caffe:gpu",
+                   "caffe", "train", "--solver=%s" % solver, "--gpu=1"]
+
+
+@pytest.mark.caffe
+def test_training_through_the_docker_command_line(tmp_path, fake_docker):
+    """The command built for the image, executed as given (CPU Caffe, no --gpu):
+    it trains, and the LMDBs behind a `data` symlink are mounted where they really are."""
+    env, calls = fake_docker
+    env = with_caffe(env)
+    work = make_workspace(tmp_path / "work")
+    shutil.move(str(work / "data"), str(tmp_path / "disk"))
+    (work / "data").symlink_to(tmp_path / "disk")
+    init = tmp_path / "init"
+    init.mkdir()
+    first = solver_copy(work, "first", max_iter=5, snapshot=5)
+    assert script("nvidia_caffe.sh", "train", first, cwd=work, env=env).returncode == 0
+    shutil.copy(work / "snapshots/camvid/first_iter_5.caffemodel", init / "start.caffemodel")
+    solver = solver_copy(work, "ctx", max_iter=10, snapshot=10)
+    out = script("nvidia_caffe.sh", "train", solver, "--weights", init / "start.caffemodel",
+                 cwd=work, env=env)
+    assert out.returncode == 0, out.stderr
+    assert (work / "snapshots/camvid/ctx_iter_10.caffemodel").exists()
+    run = calls()[-1]
+    volumes = {run[i + 1] for i, a in enumerate(run) if a == "-v"}
+    lmdbs = [tmp_path / "disk" / "camvid" / ("context_%s_lmdb" % s) for s in ("train", "val")]
+    assert volumes == {"%s:%s" % (d, d) for d in [work, init] + lmdbs}
+    assert run[run.index("-w") + 1:][:3] == [str(work), "nvcr.io/nvidia/caffe:20.03-py3", "caffe"]
+    assert "--weights=%s" % (init / "start.caffemodel") in run
+    assert "Finetuning from" in (work / "snapshots/camvid/ctx.log").read_text()
+
+
+# ---- tools inside the image -----------------------------------------------------------
+
+def test_nvidia_tools_image_is_built_once_then_runs_the_tool(tmp_path, fake_docker):
+    env, calls = fake_docker
+    (tmp_path / "elsewhere").mkdir()
+    env["DOCKER_MOUNTS"] = "%s:%s" % (tmp_path / "elsewhere", REPO / "tools")
+    out = script("nvidia_caffe.sh", "predict", "a.jpg", "--dataset", "camvid", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    inspect, build, run = calls()
+    assert inspect == ["image", "inspect", NVCAFFE_TOOLS_IMAGE]
+    assert build == ["build", "-t", NVCAFFE_TOOLS_IMAGE, "-f", str(DOCKER / "nvcaffe.Dockerfile"),
+                     str(DOCKER)]
+    image_at = run.index(NVCAFFE_TOOLS_IMAGE)
+    assert run[:image_at] == [
+        "run", "--rm", "--init", "--gpus", "all", "--user", user(), "-e", "HOME=/tmp",
+        "-e", "DILATION_REPO=%s" % REPO,
+        "-v", "%s:%s" % (REPO, REPO), "-v", "%s:%s" % (tmp_path, tmp_path), "-w", str(tmp_path)]
+    assert run[image_at + 1] == "sh" and run[-4:] == ["tools.predict", "a.jpg", "--dataset", "camvid"]
+    env["FAKE_DOCKER_HAS_IMAGE"] = "1"
+    assert script("nvidia_caffe.sh", "evaluate", "p.txt", cwd=tmp_path, env=env).returncode == 0
+    assert [c[0] for c in calls()[3:]] == ["image", "run"], "built once"
+
+
+def test_ampere_hopper_image_is_built_from_tools(tmp_path, fake_docker):
+    env, calls = fake_docker
+    out = script("ampere_hopper.sh", "features", "--list", "x.txt", cwd=REPO, env=env)
+    assert out.returncode == 0, out.stderr
+    _, build, run = calls()
+    assert build == ["build", "-t", "dilation-caffe:cuda11.8", "-f", str(DOCKER / "Dockerfile"),
+                     str(DOCKER / ".." / "tools")]
+    assert run.count("-v") == 1, "repository = current directory: mounted once"
+    assert "dilation-caffe:cuda11.8" in run and run[-3:] == ["tools.features", "--list", "x.txt"]
+
+
+def test_bvlc_image_refuses_python_tools(tmp_path, fake_docker):
+    env, calls = fake_docker
+    out = script("bvlc_caffe.sh", "predict", "a.jpg", cwd=tmp_path, env=env)
+    assert out.returncode == 2 and "Python 2.7" in out.stderr and calls() == []
+    assert script("run.sh", "img", "sing", cwd=tmp_path, env=env).returncode == 2
+
+
+@pytest.mark.caffe
+def test_predict_runs_through_the_container_command_line(tmp_path, fake_docker):
+    """The in-image command (sh -c, PYTHONPATH extended, not replaced) really runs the tool."""
+    from test_predict import small_deploy, write_image
+    env, calls = fake_docker
+    env = dict(with_caffe(env), FAKE_DOCKER_HAS_IMAGE="1")
+    net, weights, _ = small_deploy(tmp_path, "kitti", "frontend", (388, 388))
+    write_image(tmp_path / "img.png", (16, 16), seed=1)
+    out = script("ampere_hopper.sh", "predict", "img.png", "--dataset", "kitti", "--weights", weights,
+                 "--net", net, "--out", "pred", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "pred" / "img.png").exists()
+
+
+# ---- the Ampere/Hopper Dockerfile -----------------------------------------------------
+
+def dockerfile_cmake_args():
+    text = (DOCKER / "Dockerfile").read_text()
+    value = re.search(r'CAFFE_CMAKE_ARGS="([^"]*)"', text).group(1)
+    # install_caffe.sh expands $EXTRA_CMAKE unquoted: split exactly as bash does
+    split = subprocess.run(["bash", "-c", 'printf "%s\\n" $0', value], capture_output=True, text=True)
+    return text, split.stdout.split("\n")[:-1]
+
+
+def test_dockerfile_reuses_install_caffe_with_gpu_flags():
+    text, args = dockerfile_cmake_args()
+    base = re.search(r"^FROM nvidia/cuda:(\d+)\.(\d+)\.\d+-devel-\S+$", text, re.M)
+    assert base and (int(base.group(1)), int(base.group(2))) >= (11, 8)
+    assert "COPY install_caffe.sh" in text and "bash /opt/install_caffe.sh" in text
+    assert "CAFFE_CPU_ONLY=OFF" in text
+    assert args == ["-DUSE_CUDNN=OFF", "-DCUDA_ARCH_NAME=Manual", "-DCUDA_ARCH_BIN=80;86;89;90",
+                    "-DCUDA_ARCH_PTX=90"]
+    script_text = (REPO / "tools" / "install_caffe.sh").read_text()
+    assert 'CPU_ONLY=${CAFFE_CPU_ONLY:-ON}' in script_text and '-DCPU_ONLY="$CPU_ONLY"' in script_text
+    assert "EXTRA_CMAKE=${CAFFE_CMAKE_ARGS:-}" in script_text and " $EXTRA_CMAKE " in script_text
+
+
+@pytest.mark.caffe
+def test_caffe_selects_the_ampere_hopper_archs_from_the_dockerfile_args(tmp_path):
+    """Caffe's own caffe_select_nvcc_arch_flags (from the source install_caffe.sh
+    builds), run by cmake on the Dockerfile's arguments."""
+    cmake = shutil.which("cmake")
+    assert cmake, "cmake (installed by tools/install_caffe.sh) is missing"
+    source = caffe_root() / "cmake"
+    cuda = (source / "Cuda.cmake").read_text()
+    function = re.search(r"^function\(caffe_select_nvcc_arch_flags.*?^endfunction\(\)", cuda,
+                         re.S | re.M).group(0)
+    probe = tmp_path / "arch.cmake"
+    probe.write_text('include("%s")\nset(CUDA_VERSION 11.8)\n%s\n'
+                     'caffe_select_nvcc_arch_flags(flags)\nmessage("${flags_readable}")\n'
+                     % (source / "Utils.cmake", function))
+    _, args = dockerfile_cmake_args()
+    out = subprocess.run([cmake] + [a for a in args if "CUDA_ARCH" in a] + ["-P", str(probe)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.split() == ["sm_80", "sm_86", "sm_89", "sm_90", "compute_90"]
+
+
+# ---- Python 3.6 inside NVIDIA's image ---------------------------------------------------
+
+IN_CONTAINER = ["tools/__init__.py", "tools/tiling.py", "tools/palettes.py", "tools/predict.py",
+                "tools/features.py", "tools/evaluate", "prototxt_gen/__init__.py",
+                "prototxt_gen/datasets.py"]
+
+
+def test_code_run_in_containers_needs_at_most_python_3_6():
+    vermin = shutil.which("vermin")
+    assert vermin, "vermin is missing: pip install vermin"
+    out = subprocess.run([vermin, "-t=3.6-", "--violations", "--no-tips", "--backport", "dataclasses",
+                          "--eval-annotations", *IN_CONTAINER], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_container_tools_do_not_import_our_protobuf_schema():
+    """Our schema's generated code needs protobuf >= 3.20, which Python 3.6 lacks."""
+    code = ("import sys, tools.predict, tools.features, tools.evaluate.__main__; "
+            "sys.exit('prototxt_gen.schema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -1,0 +1,57 @@
+"""An evaluation as the paper shows it: one line per system, a column per
+class (VOC: aero ... tv; background counts in the mean but, as in the paper,
+gets no column), then mean IoU; as text, CSV and an HTML page with examples."""
+import csv
+import math
+import os
+from collections import namedtuple
+
+import jinja2
+
+Row = namedtuple("Row", "source name ious mean")  # ious: {class name: percent}
+
+
+def shown_columns(names):
+    return [n for n in names if n != "background"]
+
+
+def _cell(value, width):
+    return ("-" if value is None or math.isnan(value) else "%.1f" % value).rjust(width)
+
+
+def text_table(rows, columns):
+    name_width = max(len(r.name) for r in rows)
+    widths = [max(5, len(c)) for c in columns]
+    lines = [" " * name_width + " " + " ".join(c.rjust(w) for c, w in zip(columns, widths))
+             + "  mean IoU"]
+    source = None
+    for row in rows:
+        if row.source != source:
+            source = row.source
+            lines.append("[%s]" % source)
+        cells = [_cell(row.ious.get(c), w) for c, w in zip(columns, widths)]
+        lines.append(row.name.ljust(name_width) + " " + " ".join(cells) + _cell(row.mean, 10))
+    return "\n".join(lines)
+
+
+def write_csv(path, rows, columns):
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["source", "name"] + list(columns) + ["mean IoU"])
+        for row in rows:
+            values = [row.ious.get(c) for c in columns] + [row.mean]
+            out.writerow([row.source, row.name] + ["" if v is None or math.isnan(v) else "%.2f" % v
+                                                   for v in values])
+
+
+def write_html(path, title, rows, columns, examples):
+    """examples: dicts with name and the paths of input (or None), prediction
+    and truth images, relative to the page."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.dirname(__file__)),
+                             autoescape=True)
+    page = env.get_template("report.html.j2").render(
+        title=title, columns=columns, examples=examples,
+        rows=[(r.source, r.name, [_cell(r.ious.get(c), 0) for c in columns], _cell(r.mean, 0))
+              for r in rows])
+    with open(path, "w") as f:
+        f.write(page)

@@ -1,0 +1,83 @@
+"""Command line of the training runner; see `python -m tools.train --help`."""
+import argparse
+import os
+import sys
+
+from google.protobuf import text_format
+
+from prototxt_gen.cli import Parser
+
+from .command import local_caffe
+from .runner import DONE, Divergence, Launch, Run, say
+from .solver import Solver
+
+DESCRIPTION = """\
+Trains with the stock `caffe train` CLI, locally or inside a Docker image, from
+the directory the solver's relative paths start at (the repository root for
+caffe_models/*). Shows progress with loss, learning rate and ETA; writes the
+full log, a CSV of (iteration, loss, lr) and a loss-curve PNG beside the
+snapshots. A rerun resumes from the newest snapshot. Training stops when the
+loss turns NaN or exceeds FACTOR x ln(classes); snapshots taken after the
+last healthy loss are renamed *.diverged, so a rerun resumes from a good one.
+
+Several solvers run one after another, each later one starting from the
+previous one's final weights (finished ones are skipped): the paper's
+two-stage COCO front end is
+  python -m tools.train caffe_models/pascal_voc/frontend_coco_stage1_solver.prototxt \\
+      caffe_models/pascal_voc/frontend_coco_stage2_solver.prototxt --weights vgg16.caffemodel
+"""
+
+
+def parse_args(argv):
+    p = Parser(prog="python -m tools.train", description=DESCRIPTION,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("solvers", nargs="+", metavar="SOLVER")
+    p.add_argument("--weights", action="append", default=[], metavar="W.caffemodel",
+                   help="initial weights of the first solver (repeatable), unless it resumes")
+    p.add_argument("--gpu", type=int, metavar="N", help="GPU to train on (caffe --gpu)")
+    p.add_argument("--docker", metavar="IMAGE",
+                   help="run `caffe train` in this image (e.g. bvlc/caffe:gpu); see docker/README.md")
+    p.add_argument("--mount", action="append", default=[], metavar="DIR",
+                   help="extra host directory to mount in the container (repeatable)")
+    p.add_argument("--caffe", metavar="BIN", help="local caffe binary (default: caffe on PATH)")
+    p.add_argument("--diverge-factor", type=float, default=3.0, metavar="F",
+                   help="stop when loss > F x ln(classes) (default: %(default)s)")
+    p.add_argument("--grace", type=int, default=20, metavar="N",
+                   help="iterations before the loss limit applies; NaN stops at once "
+                        "(default: %(default)s)")
+    return p, p.parse_args(argv)
+
+
+def main(argv=None):
+    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+    caffe = args.caffe or (None if args.docker else local_caffe())
+    if not args.docker and not caffe:
+        parser.error("no `caffe` on PATH: source the env file tools/install_caffe.sh prints, "
+                     "or use --docker IMAGE")
+    for path in args.solvers + args.weights:
+        if not os.path.exists(path):
+            parser.error("%s does not exist" % path)
+    try:
+        solvers = [Solver(path) for path in args.solvers]
+    except text_format.ParseError as e:
+        parser.error("not a solver: %s" % e)
+    for solver in solvers:
+        for path in solver.missing():
+            parser.error("%s names %s, which does not exist (paths are relative to %s)"
+                         % (os.path.relpath(solver.path), path, solver.cwd))
+    launch = Launch(caffe=caffe, image=args.docker, gpu=args.gpu, extra_mounts=tuple(args.mount))
+    weights = [os.path.abspath(w) for w in args.weights]
+    for solver in solvers:
+        if solver.finished():
+            say("%s already finished (%s)" % (solver.name, solver.latest().weights))
+        else:
+            divergence = Divergence(solver.classes(), args.diverge_factor, args.grace)
+            code = Run(solver, launch, divergence, weights).execute()
+            if code != DONE:
+                return code
+        weights = [solver.latest().weights]
+    return DONE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

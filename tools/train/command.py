@@ -1,0 +1,60 @@
+"""The `caffe train` command line, run locally or inside a Docker image.
+
+In Docker every needed host directory is mounted at its own path, so the
+paths in the solver, the nets and on the command line mean the same thing
+inside the container; LMDBs behind symlinks are mounted at their real path.
+"""
+import os
+import shutil
+
+
+def caffe_args(caffe, solver, weights=(), snapshot=None, gpu=None):
+    """Caffe refuses --weights together with --snapshot; a resume wins."""
+    args = [caffe, "train", "--solver=%s" % solver]
+    if snapshot:
+        args.append("--snapshot=%s" % snapshot)
+    elif weights:
+        args.append("--weights=%s" % ",".join(weights))
+    if gpu is not None:
+        args.append("--gpu=%s" % gpu)
+    return args
+
+
+def local_caffe():
+    """`caffe` on PATH, else the build of $CAFFE_ROOT, else None."""
+    found = shutil.which("caffe")
+    if found:
+        return found
+    root = os.environ.get("CAFFE_ROOT")
+    candidate = root and os.path.join(root, "build", "tools", "caffe")
+    return candidate if candidate and os.access(candidate, os.X_OK) else None
+
+
+def _inside(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def mounts(cwd, paths):
+    """Host directories to mount so that `paths` (files or directories, seen
+    from `cwd`) resolve inside the container; nested ones are dropped."""
+    wanted = [os.path.abspath(cwd)]
+    for path in paths:
+        real = os.path.realpath(os.path.join(cwd, path))
+        wanted.append(real if os.path.isdir(real) else os.path.dirname(real))
+    kept = []
+    for folder in sorted(set(wanted), key=len):
+        if not any(_inside(folder, k) for k in kept):
+            kept.append(folder)
+    return sorted(kept)
+
+
+def docker_args(image, command, cwd, volumes, uid=None, gid=None):
+    """`docker run` that runs `command` in `cwd` as the calling user on all GPUs.
+    `--init` lets Ctrl-C reach Caffe (which snapshots and stops)."""
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    args = ["docker", "run", "--rm", "--init", "--gpus", "all", "--user", "%d:%d" % (uid, gid),
+            "-e", "GLOG_logtostderr=1", "-e", "GLOG_minloglevel=0"]
+    for folder in volumes:
+        args += ["-v", "%s:%s" % (folder, folder)]
+    return args + ["-w", os.path.abspath(cwd), image] + list(command)

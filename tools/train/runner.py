@@ -1,0 +1,187 @@
+"""Runs one solver to the end: resume or start, follow Caffe's log, stop on
+divergence, and leave the log, the loss CSV and the loss curve beside the
+snapshots (<snapshot dir>/<stage>.log, <stage>_loss.csv, <stage>_loss.png).
+"""
+import datetime
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import deque
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from . import caffe_log
+from .command import caffe_args, docker_args, mounts
+from .plot import plot_losses
+from .records import LossRecord
+
+DONE, FAILED, DIVERGED, INTERRUPTED = 0, 1, 3, 130
+GLOG_ERROR = re.compile(r"[EF]\d{4,8} ")  # [EF]mmdd or [EF]yyyymmdd
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Loss is NaN/inf, or above factor x ln(C) once `grace` iterations have passed
+    (a healthy start is near ln(C); design.md section 1)."""
+    classes: int = None
+    factor: float = 3.0
+    grace: int = 20
+
+    @property
+    def limit(self):
+        return self.factor * math.log(self.classes) if self.classes and self.classes > 1 else None
+
+    def diverged(self, iteration, loss):
+        if not math.isfinite(loss):
+            return True
+        return self.limit is not None and iteration >= self.grace and loss > self.limit
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How Caffe is started: a local binary, or `caffe` inside a Docker image."""
+    caffe: str = "caffe"
+    image: str = None
+    gpu: int = None
+    extra_mounts: tuple = ()
+
+
+def say(message):
+    tqdm.write("[tools.train] %s" % message, file=sys.stderr)
+
+
+def command(solver, launch, weights, snapshot):
+    inner = caffe_args(launch.caffe if not launch.image else "caffe", solver.path,
+                       weights, snapshot, launch.gpu)
+    if not launch.image:
+        return inner
+    paths = ([solver.path, os.path.dirname(solver.prefix)] + solver.net_paths()
+             + solver.lmdb_sources() + list(weights) + list(launch.extra_mounts))
+    return docker_args(launch.image, inner, solver.cwd, mounts(solver.cwd, paths))
+
+
+def set_aside(snapshots, after):
+    """Renames snapshots newer than iteration `after` to *.diverged, so that a
+    rerun resumes from the last good one.  Returns the renamed paths."""
+    moved = []
+    for snap in snapshots:
+        if snap.iteration > after:
+            for path in (snap.state, snap.weights):
+                if os.path.exists(path):
+                    os.replace(path, path + ".diverged")
+                    moved.append(path)
+    return moved
+
+
+class Run:
+    """One `caffe train` process and what its log says."""
+
+    def __init__(self, solver, launch, divergence, weights=()):
+        self.solver, self.launch, self.divergence = solver, launch, divergence
+        self.weights = list(weights)
+        base = solver.prefix
+        self.log_path, self.csv_path, self.png_path = base + ".log", base + "_loss.csv", base + "_loss.png"
+        self.last_good = None  # newest iteration with a healthy loss
+        self.bad = None  # the Loss event that stopped the run
+        self.status = {}  # shown after the progress bar
+        self.tail = deque(maxlen=6)  # Caffe's last words, for a failure message
+        self.errors = []  # glog ERROR/FATAL lines (a failed CHECK says why here)
+
+    def start_point(self):
+        latest = self.solver.latest()
+        if latest:
+            say("resuming %s from iteration %d (%s)" % (self.solver.name, latest.iteration, latest.state))
+            if self.weights:
+                say("--weights ignored: a resumed run continues from its own snapshot")
+        return latest
+
+    def execute(self):
+        os.makedirs(os.path.dirname(self.solver.prefix), exist_ok=True)
+        resume = self.start_point()
+        start = resume.iteration if resume else 0
+        self.last_good = start
+        cmd = command(self.solver, self.launch, [] if resume else self.weights,
+                      resume.state if resume else None)
+        record = LossRecord(self.csv_path, resume_from=start)
+        bar = tqdm(total=self.solver.max_iter, initial=start, unit="it", dynamic_ncols=True,
+                   desc=self.solver.name, file=sys.stderr)
+        env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")  # progress is INFO
+        interrupted = False
+        with open(self.log_path, "a") as log:
+            log.write("==== %s  %s\n" % (datetime.datetime.now().isoformat(timespec="seconds"),
+                                       " ".join(cmd)))
+            proc = subprocess.Popen(cmd, cwd=self.solver.cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, bufsize=1)
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    self.tail.append(line.rstrip())
+                    if GLOG_ERROR.match(line):
+                        self.errors.append(line.rstrip())
+                    if self.follow(caffe_log.parse(line), record, bar):
+                        proc.terminate()
+                        break
+            except KeyboardInterrupt:
+                interrupted = True
+                proc.send_signal(signal.SIGINT)  # Caffe snapshots, then stops
+                for line in proc.stdout:
+                    log.write(line)
+            code = proc.wait()
+        bar.close()
+        record.close()
+        plot_losses(record.finite_rows(), self.png_path, self.solver.name)
+        return self.outcome(code, interrupted)
+
+    def follow(self, event, record, bar):
+        """Books one log event; True when training must stop."""
+        if isinstance(event, caffe_log.Loss):
+            record.loss(event.iteration, event.value)
+            bar.update(max(0, event.iteration - bar.n))
+            self.status["loss"] = "%.4g" % event.value
+            if self.divergence.diverged(event.iteration, event.value):
+                self.bad = event
+                return True
+            self.last_good = event.iteration
+        elif isinstance(event, caffe_log.Rate):
+            record.rate(event.iteration, event.value)
+            self.status["lr"] = "%g" % event.value
+        elif isinstance(event, caffe_log.TestOutput):
+            self.status["test_" + event.name] = "%.4g" % event.value
+        bar.set_postfix(self.status, refresh=False)
+        return False
+
+    def outcome(self, code, interrupted):
+        latest = self.solver.latest()
+        if self.bad:
+            moved = set_aside(self.solver.snapshots(), self.last_good)
+            good = self.solver.latest()
+            limit = self.divergence.limit
+            over = (" > %.3g = %g x ln %d" % (limit, self.divergence.factor, self.divergence.classes)
+                    if math.isfinite(self.bad.value) else "")
+            say("training diverged at iteration %d: loss = %g%s; Caffe was stopped"
+                % (self.bad.iteration, self.bad.value, over))
+            if moved:
+                say("renamed to *.diverged: %s" % ", ".join(moved))
+            say(("last good snapshot: %s (iteration %d); rerunning resumes from it"
+                 % (good.weights, good.iteration)) if good else
+                "no snapshot was taken before it; a rerun starts from the beginning")
+            say("lower base_lr in %s or check the data, then rerun" % self.solver.path)
+            return DIVERGED
+        if interrupted:
+            say("interrupted%s; rerun the same command to resume" % (
+                "; newest snapshot: iteration %d" % latest.iteration if latest else ""))
+            return INTERRUPTED
+        if code != 0:
+            say("caffe failed (exit code %d); full log: %s; it says:\n  %s" % (
+                code, self.log_path, "\n  ".join(self.errors[-3:] or self.tail)))
+            return FAILED
+        if not self.solver.finished():
+            say("caffe ended without error but left no snapshot of iteration %d; see %s"
+                % (self.solver.max_iter, self.log_path))
+            return FAILED
+        say("done: %s (log %s, loss curve %s)" % (latest.weights, self.log_path, self.png_path))
+        return DONE

@@ -1,0 +1,101 @@
+"""What the runner must know about a solver before Caffe starts: its nets and
+LMDBs (for Docker mounts), the number of classes (for the divergence limit)
+and the snapshots already on disk (for resuming).
+
+Paths inside a solver and its nets are relative to the directory Caffe runs
+in (`cwd`), as the generated files are.
+"""
+import os
+import re
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+
+from prototxt_gen.schema import pb
+
+
+def read(path, message):
+    """Parses a prototxt; fields outside our schema are Caffe's business, not ours."""
+    with open(path) as f:
+        return text_format.Parse(f.read(), message, allow_unknown_field=True)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    iteration: int
+    state: str    # .solverstate (or .solverstate.h5)
+    weights: str  # the matching .caffemodel
+
+
+class Solver:
+    def __init__(self, path, cwd="."):
+        self.path = os.path.abspath(path)
+        self.cwd = os.path.abspath(cwd)
+        self.param = read(path, pb.SolverParameter())
+
+    def resolve(self, path):
+        return os.path.join(self.cwd, path)
+
+    @property
+    def prefix(self):
+        """Absolute snapshot prefix, e.g. .../snapshots/pascal_voc/context."""
+        return self.resolve(self.param.snapshot_prefix)
+
+    @property
+    def name(self):
+        return os.path.basename(self.param.snapshot_prefix)
+
+    @property
+    def max_iter(self):
+        return self.param.max_iter
+
+    def net_paths(self):
+        p = self.param
+        return [self.resolve(n) for n in [p.net, p.train_net, *p.test_net] if n]
+
+    def nets(self):
+        return [read(path, pb.NetParameter()) for path in self.net_paths()]
+
+    def lmdb_sources(self):
+        return sorted({self.resolve(layer.data_param.source)
+                       for net in self.nets() for layer in net.layer
+                       if layer.type == "Data" and layer.data_param.source})
+
+    def missing(self):
+        """Nets and LMDBs the solver names that do not exist (Caffe would abort)."""
+        missing = [p for p in self.net_paths() if not os.path.exists(p)]
+        return missing or [p for p in self.lmdb_sources() if not os.path.isdir(p)]
+
+    def classes(self):
+        """Channels of the scores fed to the training loss, or None if unknown."""
+        train = read(self.resolve(self.param.train_net or self.param.net), pb.NetParameter())
+        num_output = {}
+        for layer in train.layer:
+            width = layer.convolution_param.num_output or layer.inner_product_param.num_output
+            for top in layer.top:
+                num_output[top] = width or num_output.get(top)
+        for layer in train.layer:
+            if layer.type == "SoftmaxWithLoss":
+                return num_output.get(layer.bottom[0])
+        return None
+
+    def snapshots(self):
+        """Snapshots of this solver on disk, oldest first."""
+        folder, base = os.path.split(self.prefix)
+        pattern = re.compile(re.escape(base) + r"_iter_(\d+)\.solverstate(\.h5)?$")
+        found = []
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            m = pattern.match(name)
+            if m:
+                iteration, h5 = int(m.group(1)), m.group(2) or ""
+                weights = "%s_iter_%d.caffemodel%s" % (self.prefix, iteration, h5)
+                found.append(Snapshot(iteration, os.path.join(folder, name), weights))
+        return sorted(found, key=lambda s: s.iteration)
+
+    def latest(self):
+        found = self.snapshots()
+        return found[-1] if found else None
+
+    def finished(self):
+        latest = self.latest()
+        return latest is not None and latest.iteration >= self.max_iter
