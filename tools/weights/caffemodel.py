@@ -11,7 +11,6 @@ that split an array over several packed chunks, or do not pack it, are read
 exactly through the true schema instead.
 """
 import math
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from prototxt_gen.schema import pb
 
-from . import WeightsError
+from . import WeightsError, whole_file
 
 ARRAY_FIELDS = ("data", "diff", "double_data", "double_diff")
 LEGACY_FIELDS = ("num", "channels", "height", "width")
@@ -225,17 +224,10 @@ def write(path, layers, name="", progress=False):
     float64 arrays go to double_data, which Caffe also reads; others to data.
     The file appears whole or not at all."""
     layers = list(layers)
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    try:
-        total = sum(layer.count for layer in layers)
-        with open(tmp, "wb") as f, progress_bar(total, "write", progress) as bar:
-            f.write(RawNet(name=name).SerializeToString())
-            for layer in layers:
-                f.write(_serialized(layer))
-                bar.update(layer.count)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise WeightsError("cannot write %s: %s" % (path, e.strerror))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    total = sum(layer.count for layer in layers)
+    with whole_file(path) as tmp, open(tmp, "wb") as f, \
+            progress_bar(total, "write", progress) as bar:
+        f.write(RawNet(name=name).SerializeToString())
+        for layer in layers:
+            f.write(_serialized(layer))
+            bar.update(layer.count)

@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from . import WeightsError
+from . import WeightsError, whole_file
 from .caffemodel import Layer, progress_bar, shape_text
 
 MANIFEST = "manifest"
@@ -29,27 +29,20 @@ def save(path, model, progress=False):
                 "format": "V1 (legacy `layers`)" if model.legacy else "current (`layer`)",
                 "layers": []}
     layers = list(model.layers.values())
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf, \
-                progress_bar(sum(l.count for l in layers), "to-npz", progress) as bar:
-            for layer in layers:
-                entry = {"name": layer.name, "type": layer.type,
-                         "shapes": [list(s) for s in layer.shapes], "dtypes": []}
-                if layer.file_shapes:
-                    entry["file_shapes"] = [list(s) for s in layer.file_shapes]
-                for i, array in enumerate(layer.load()):
-                    _member(zf, "%s/%d" % (layer.name, i), array)
-                    entry["dtypes"].append(array.dtype.name)
-                manifest["layers"].append(entry)
-                bar.update(layer.count)
-            _member(zf, MANIFEST, np.array(json.dumps(manifest, indent=1)))
-        os.replace(tmp, path)
-    except OSError as e:
-        raise WeightsError("cannot write %s: %s" % (path, e.strerror))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with whole_file(path) as tmp, \
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf, \
+            progress_bar(sum(l.count for l in layers), "to-npz", progress) as bar:
+        for layer in layers:
+            entry = {"name": layer.name, "type": layer.type,
+                     "shapes": [list(s) for s in layer.shapes], "dtypes": []}
+            if layer.file_shapes:
+                entry["file_shapes"] = [list(s) for s in layer.file_shapes]
+            for i, array in enumerate(layer.load()):
+                _member(zf, "%s/%d" % (layer.name, i), array)
+                entry["dtypes"].append(array.dtype.name)
+            manifest["layers"].append(entry)
+            bar.update(layer.count)
+        _member(zf, MANIFEST, np.array(json.dumps(manifest, indent=1)))
     return manifest
 
 
