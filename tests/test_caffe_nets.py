@@ -4,7 +4,7 @@ import math
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO, run_caffe
+from conftest import run_caffe
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.generate import Options, all_files
 from prototxt_gen.nets import deploy_net
