@@ -110,12 +110,16 @@ class Run:
         bar = tqdm(total=self.solver.max_iter, initial=start, unit="it", dynamic_ncols=True,
                    desc=self.solver.name, file=sys.stderr)
         env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")  # progress is INFO
-        interrupted = False
+        interrupts = []
         with open(self.log_path, "a") as log:
             log.write("==== %s  %s\n" % (datetime.datetime.now().isoformat(timespec="seconds"),
                                        " ".join(cmd)))
             proc = subprocess.Popen(cmd, cwd=self.solver.cwd, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+            # Ctrl-C is handed to Caffe, which snapshots and stops; we keep reading its
+            # log to the end instead of raising KeyboardInterrupt mid-line.
+            previous = signal.signal(signal.SIGINT, lambda *_: (
+                interrupts.append(True), proc.send_signal(signal.SIGINT)))
             try:
                 for line in proc.stdout:
                     log.write(line)
@@ -125,12 +129,10 @@ class Run:
                     if self.follow(caffe_log.parse(line), record, bar):
                         proc.terminate()
                         break
-            except KeyboardInterrupt:
-                interrupted = True
-                proc.send_signal(signal.SIGINT)  # Caffe snapshots, then stops
-                for line in proc.stdout:
-                    log.write(line)
-            code = proc.wait()
+                code = proc.wait()
+            finally:
+                signal.signal(signal.SIGINT, previous)
+        interrupted = bool(interrupts)
         bar.close()
         record.close()
         plot_losses(record.finite_rows(), self.png_path, self.solver.name)
