@@ -98,7 +98,7 @@ def identity_nets():
         yield pytest.param(module, net, id=net.name)
 
 
-@pytest.mark.parametrize("module, net", identity_nets())
+@pytest.mark.parametrize("module, net", list(identity_nets()))
 def test_identity_init_passes_the_input_through_caffe(tmp_path, module, net):
     path = write_net(tmp_path / "context.prototxt", net)
     layers, _ = fit(net, context_init(module, std=0), required=None)
