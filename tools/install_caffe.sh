@@ -95,7 +95,7 @@ if [ ! -f "$src/.patched" ]; then
   rm -rf "$work"
 fi
 
-log "building Caffe (CPU_ONLY=$CPU_ONLY, $JOBS jobs); about 15 minutes on 2 cores"
+log "building Caffe (CPU_ONLY=$CPU_ONLY, $JOBS jobs); 5 to 15 minutes on 2 cores"
 mkdir -p "$src/build"
 pyinc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 npinc=$("$PY" -c 'import numpy; print(numpy.get_include())')
