@@ -8,9 +8,8 @@ import os
 import sys
 
 import numpy as np
-from google.protobuf import text_format
 
-from prototxt_gen.schema import pb
+from tools.train.solver import Solver
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 import caffe  # noqa: E402
@@ -36,8 +35,7 @@ def load(path, phase):
 def solver(path):
     """Constructs a solver (its train and test nets) the way `caffe train` does,
     after creating its snapshot directory as the training runner does."""
-    param = text_format.Parse(open(path).read(), pb.SolverParameter())
-    os.makedirs(os.path.dirname(param.snapshot_prefix) or ".", exist_ok=True)
+    os.makedirs(os.path.dirname(Solver(path).prefix), exist_ok=True)
     s = caffe.get_solver(path)
     return {"train_blobs": shapes(s.net), "test_nets": len(s.test_nets),
             "test_blobs": [shapes(n) for n in s.test_nets]}

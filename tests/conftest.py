@@ -16,8 +16,9 @@ from prototxt_gen.generate import Options, all_files, write
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
-from synthetic import (feature_label_records, float_datum, image_label_records,  # noqa: E402
-                       png_datum, write_lmdb)
+from synthetic import feature_label_records, image_label_records, write_lmdb  # noqa: E402
+from tools.data.context import float_datum  # noqa: E402
+from tools.data.records import png_datum  # noqa: E402
 
 SMALL_CROP, SMALL_CONTEXT_CROP = 388, 24  # 2 x 2 front-end cells; any size suits the context
 IMAGE_SPLITS = ("train", "val", "train_coco")
@@ -30,6 +31,15 @@ def caffe_root():
         pytest.fail("real Caffe not found: run `bash tools/install_caffe.sh` and source the "
                     "env file it prints (tools/run_tests.sh does both); CAFFE_ROOT=%r" % root)
     return Path(root)
+
+
+def run_module(module, *args, cwd=REPO, env=None, timeout=600):
+    """`python -m MODULE ARGS` as a user runs it, output captured as text.  The
+    default environment finds the repository from any `cwd`; pass caffe_env()
+    for commands that run Caffe."""
+    env = env or dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def caffe_env():
@@ -60,7 +70,7 @@ def build_lmdbs(root, datasets, crop_of, context_crop_of, records=2):
     for ds in datasets:
         for split in IMAGE_SPLITS:
             write_lmdb(root / ds.name / ("%s_lmdb" % split),
-                       map(png_datum, image_label_records(records, crop_of(ds), ds.classes)))
+                       (png_datum(r, 0) for r in image_label_records(records, crop_of(ds), ds.classes)))
         for split in CONTEXT_SPLITS:
             write_lmdb(root / ds.name / ("%s_lmdb" % split),
                        map(float_datum, feature_label_records(records, context_crop_of(ds), ds.classes)))

@@ -1,12 +1,11 @@
-"""Tiny LMDBs in the record formats the generated nets read (design.md 3b),
-so the Caffe tier can run every net without real data sets."""
+"""Random records of any size in the formats the generated nets read
+(design.md 3b), and a bare LMDB writer for them, so the Caffe tier can run
+every net without data sets.  Callers encode them with tools.data's own
+png_datum / float_datum."""
 import os
 
-import cv2
 import lmdb
 import numpy as np
-
-from prototxt_gen.schema import pb
 
 
 def image_label_records(count, size, classes, seed=0):
@@ -26,18 +25,6 @@ def feature_label_records(count, size, classes, seed=0):
         scores = rng.normal(size=(classes, size, size)).astype(np.float32)
         label = rng.integers(0, classes, (1, size, size)).astype(np.float32)
         yield np.concatenate([scores, label])
-
-
-def png_datum(record):
-    ok, png = cv2.imencode(".png", record)
-    assert ok
-    h, w, c = record.shape
-    return pb.Datum(channels=c, height=h, width=w, data=png.tobytes(), encoded=True)
-
-
-def float_datum(record):
-    c, h, w = record.shape
-    return pb.Datum(channels=c, height=h, width=w, float_data=record.ravel().tolist())
 
 
 def write_lmdb(path, datums):

@@ -1,17 +1,13 @@
 """The command line: options take effect, bad values get one line and exit 2."""
-import subprocess
-import sys
-
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO
+from conftest import run_module
 from prototxt_gen.schema import pb
 
 
-def run(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "prototxt_gen", *args], cwd=cwd,
-                          capture_output=True, text=True)
+def run(*args):
+    return run_module("prototxt_gen", *args)
 
 
 def test_help_explains():

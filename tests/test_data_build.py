@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from conftest import REPO
+from conftest import REPO, run_module
 from data_fixtures import TRAIN, VAL, make_fixture
 from prototxt_gen.schema import pb
 from tools.data.cli import main
@@ -51,8 +51,7 @@ def lmdb_dir(root, split="train"):
 
 def test_help():
     for command in ([], ["voc"], ["coco"], ["lists"], ["context"]):
-        out = subprocess.run([sys.executable, "-m", "tools.data", *command, "--help"], cwd=REPO,
-                             capture_output=True, text=True)
+        out = run_module("tools.data", *command, "--help")
         assert out.returncode == 0 and "usage: python -m tools.data" in out.stdout
 
 
@@ -315,8 +314,8 @@ def test_a_real_process_prints_one_line_and_no_traceback(fx, tmp_path):
     image, label = pair(fx, tmp_path)
     spoil_value(image, label)
     image_list, label_list = lists(tmp_path, [image], [label])
-    out = subprocess.run([sys.executable, "-m", "tools.data", "lists", "--dataset", "pascal_voc",
-                          "--split", "val", "--images", image_list, "--labels", label_list,
-                          "--lmdb-root", str(tmp_path / "data")], cwd=REPO, capture_output=True, text=True)
+    out = run_module("tools.data", "lists", "--dataset", "pascal_voc", "--split", "val",
+                     "--images", image_list, "--labels", label_list,
+                     "--lmdb-root", tmp_path / "data")
     assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
     assert len(out.stderr.splitlines()) == 1 and "label 94 in %s" % label in out.stderr

@@ -9,8 +9,6 @@ minutes; every other file is what `python -m prototxt_gen` generates.
 import csv
 import math
 import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -18,12 +16,12 @@ import pytest
 from google.protobuf import text_format
 from PIL import Image
 
-from conftest import caffe_env
+from conftest import caffe_env, run_module
 from data_fixtures import TRAIN, VAL, make_fixture
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from prototxt_gen.schema import pb
-from weights_fixtures import FULL, trainable_values, write_vgg_v1
+from weights_fixtures import FULL, trainable_values, write_net, write_vgg_v1
 
 pytestmark = pytest.mark.caffe
 
@@ -31,10 +29,10 @@ VOC = DATASETS["pascal_voc"]
 CROP, TILE, CONTEXT_CROP = 388, 420, 8
 
 
-def run(work, *args):
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=work, env=caffe_env(),
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, "%s failed:\n%s\n%s" % (args[:2], proc.stdout[-2000:], proc.stderr[-3000:])
+def run(work, module, *args):
+    proc = run_module(module, *args, cwd=work, env=caffe_env(), timeout=900)
+    assert proc.returncode == 0, "%s %s failed:\n%s\n%s" % (module, args[:1], proc.stdout[-2000:],
+                                                             proc.stderr[-3000:])
     return proc.stdout
 
 
@@ -54,18 +52,6 @@ def shorten(path, iterations):
 def losses(csv_path):
     with open(csv_path) as f:
         return [float(row["loss"]) for row in csv.DictReader(f)]
-
-
-def write_net(path, net):
-    with open(path, "w") as f:
-        f.write(text_format.MessageToString(net))
-    return path
-
-
-def write_list(path, lines):
-    with open(path, "w") as f:
-        f.write("".join(line + "\n" for line in lines))
-    return path
 
 
 def test_paper_workflow_end_to_end(tmp_path):
@@ -100,18 +86,16 @@ def test_paper_workflow_end_to_end(tmp_path):
     # Stored scores of every image -> context LMDBs.
     scores = work / "scores"
     for split, keys in (("train", TRAIN), ("val", VAL)):
-        images = write_list(work / ("%s_images.txt" % split), [fx.images[k] for k in keys])
-        run(work, "tools.features", "--dataset", voc, "--weights", str(front), "--net",
-            str(frontend_deploy), "--out", str(scores / split), "--list", str(images))
-        features = [str(scores / split / (os.path.basename(fx.images[k]).rsplit(".", 1)[0] + ".npy"))
-                    for k in keys]
-        for key, path in zip(keys, features):
+        images, _ = fx.write_lists(keys, split)
+        run(work, "tools.features", "--dataset", voc, "--weights", front, "--net", frontend_deploy,
+            "--out", scores / split, "--list", images)
+        for key in keys:  # the fixture's score maps give way to the front end's
+            fx.features[key] = str(scores / split / (os.path.basename(fx.images[key]).rsplit(".", 1)[0] + ".npy"))
             h, w = fx.truth[key].shape
-            assert np.load(path).shape == (VOC.classes, math.ceil(h / 8), math.ceil(w / 8))
+            assert np.load(fx.features[key]).shape == (VOC.classes, math.ceil(h / 8), math.ceil(w / 8))
+        features, labels = fx.write_lists(keys, split, inputs="features")
         run(work, "tools.data", "context", "--dataset", voc, "--split", split,
-            "--context-crop", str(CONTEXT_CROP), "--lmdb-root", str(data),
-            "--labels", str(write_list(work / ("%s_labels.txt" % split), [fx.labels[k] for k in keys])),
-            "--features", str(write_list(work / ("%s_features.txt" % split), features)))
+            "--context-crop", CONTEXT_CROP, "--lmdb-root", data, "--labels", labels, "--features", features)
 
     # Context module from identity init: its loss must fall.
     run(work, "tools.weights", "identity", "--dataset", voc, str(work / "context_init.caffemodel"))
@@ -131,7 +115,8 @@ def test_paper_workflow_end_to_end(tmp_path):
     assert all(math.isfinite(x) for x in losses(snapshots / "joint_loss.csv"))
 
     # Evaluate and predict with the joint net under the released layer names.
-    pairs = write_list(work / "pairs.txt", ["%s %s" % (fx.images[k], fx.labels[k]) for k in VAL])
+    pairs = work / "pairs.txt"
+    pairs.write_text("".join("%s %s\n" % (fx.images[k], fx.labels[k]) for k in VAL))
     table = run(work, "tools.evaluate", "--dataset", voc, "--weights", str(joint), "--net",
                 str(joint_deploy), "--out", str(work / "evaluation"), str(pairs))
     assert "mean IoU" in table

@@ -2,9 +2,6 @@
 as data and layout, label PNGs, and the command line's CSV/HTML output."""
 import csv
 import math
-import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +9,7 @@ import pytest
 from google.protobuf import text_format
 from PIL import Image
 
-from conftest import REPO, caffe_env, run_caffe
+from conftest import caffe_env, run_caffe, run_module
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from tools.evaluate.confusion import confusion, iou
@@ -120,9 +117,7 @@ def test_palette_png_round_trip_and_colour_png_mapping(tmp_path):
 
 def evaluate(*args, cwd, env=None):
     """python -m tools.evaluate ARGS; pass caffe_env() when it runs a net."""
-    return subprocess.run([sys.executable, "-m", "tools.evaluate", *map(str, args)], cwd=cwd,
-                          env=env or dict(os.environ, PYTHONPATH=str(REPO)),
-                          capture_output=True, text=True, timeout=600)
+    return run_module("tools.evaluate", *args, cwd=cwd, env=env)
 
 
 def test_command_line_csv_and_html(tmp_path):
@@ -178,9 +173,8 @@ def test_evaluation_with_a_net_predicts_like_the_predict_tool(tmp_path):
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
         tmp_path / "img.png")
     common = ["--dataset", "kitti", "--weights", weights, "--net", net]
-    predicted = subprocess.run([sys.executable, "-m", "tools.predict", "img.png", *map(str, common),
-                                "--out", "truth"], cwd=tmp_path, env=caffe_env(),
-                               capture_output=True, text=True, timeout=600)
+    predicted = run_module("tools.predict", "img.png", *common, "--out", "truth",
+                           cwd=tmp_path, env=caffe_env())
     assert predicted.returncode == 0, predicted.stderr
     (tmp_path / "pairs.txt").write_text("img.png truth/img.png\n")
     out = evaluate("pairs.txt", *common, cwd=tmp_path, env=caffe_env())

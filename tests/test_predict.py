@@ -2,8 +2,6 @@
 prediction.  The quick tier uses a numpy stand-in with the front end's
 geometry; the Caffe tier runs small generated deploy nets with random weights
 and compares the tiled result with one untiled forward pass."""
-import subprocess
-import sys
 from dataclasses import replace
 
 import cv2
@@ -12,7 +10,7 @@ import pytest
 from google.protobuf import text_format
 from PIL import Image
 
-from conftest import REPO, caffe_env, run_caffe
+from conftest import REPO, caffe_env, run_caffe, run_module
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.frontend import MARGIN as FRONTEND_MARGIN
 from prototxt_gen.nets import deploy_net
@@ -175,8 +173,7 @@ def write_image(path, size, seed):
 
 
 def tool(module, *args, cwd):
-    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd,
-                         env=caffe_env(), capture_output=True, text=True, timeout=600)
+    out = run_module(module, *args, cwd=cwd, env=caffe_env())
     assert out.returncode == 0, out.stderr
     return out
 

@@ -13,10 +13,11 @@ import pytest
 from google.protobuf import text_format
 from PIL import Image
 
-from conftest import REPO, caffe_env, caffe_root
+from conftest import REPO, caffe_env, caffe_root, run_module
 from prototxt_gen.generate import Options, all_files, write
 from prototxt_gen.schema import pb
-from synthetic import feature_label_records, float_datum, write_lmdb
+from synthetic import feature_label_records, write_lmdb
+from tools.data.context import float_datum
 from tools.train import caffe_log
 from tools.train.command import caffe_args, docker_args, mounts
 from tools.train.plot import SIZE, nice_ticks, plot_losses
@@ -62,21 +63,12 @@ def solver_copy(root, name, **fields):
 def train(root, *args):
     """python -m tools.train ARGS in `root` with the real Caffe."""
     caffe = str(caffe_root() / "build" / "tools" / "caffe")
-    return subprocess.run([sys.executable, "-m", "tools.train", *map(str, args), "--caffe", caffe],
-                          cwd=root, env=runner_env(), capture_output=True, text=True, timeout=300)
-
-
-def runner_env():
-    env = caffe_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env["PYTHONPATH"]])
-    return env
+    return run_module("tools.train", *args, "--caffe", caffe, cwd=root, env=caffe_env(), timeout=300)
 
 
 def without_caffe(root, *args):
     """python -m tools.train ARGS for checks made before Caffe would start."""
-    return subprocess.run([sys.executable, "-m", "tools.train", *map(str, args),
-                           "--caffe", "/no/caffe"], cwd=root, env=dict(os.environ, PYTHONPATH=str(REPO)),
-                          capture_output=True, text=True)
+    return run_module("tools.train", *args, "--caffe", "/no/caffe", cwd=root)
 
 
 @pytest.fixture
@@ -233,8 +225,7 @@ def test_loss_curve_png(tmp_path, rows):
 # ---- command line -----------------------------------------------------------------
 
 def test_help_describes_the_two_stage_schedule():
-    out = subprocess.run([sys.executable, "-m", "tools.train", "--help"], cwd=REPO,
-                         capture_output=True, text=True)
+    out = run_module("tools.train", "--help")
     assert out.returncode == 0
     for word in ("--weights", "--docker", "--gpu", "resumes", "frontend_coco_stage2_solver"):
         assert word in out.stdout
@@ -281,7 +272,7 @@ def test_interrupt_snapshots_and_rerun_resumes(workspace):
     solver = solver_copy(workspace, "long", max_iter=10 ** 7, snapshot=10 ** 6, display=5)
     caffe = str(caffe_root() / "build" / "tools" / "caffe")
     proc = subprocess.Popen([sys.executable, "-m", "tools.train", str(solver), "--caffe", caffe],
-                            cwd=workspace, env=runner_env(), stdout=subprocess.PIPE,
+                            cwd=workspace, env=caffe_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     csv_path = workspace / "snapshots" / "camvid" / "long_loss.csv"
     deadline = time.time() + 120

@@ -14,7 +14,8 @@ from prototxt_gen.context import ContextModule, context_module
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.nets import TrainConfig, context_net, deploy_net
 from prototxt_gen.schema import pb
-from synthetic import feature_label_records, float_datum, write_lmdb
+from synthetic import feature_label_records, write_lmdb
+from tools.data.context import float_datum
 from tools.weights.bilinear import bilinear
 from tools.weights.caffemodel import Caffemodel, write
 from tools.weights.identity import context_init

@@ -2,13 +2,12 @@
 VGG-16's exact layer names and types (full size or narrow), the new-format
 ImageNet deploy net Caffe needs to load it, and narrow versions of our nets."""
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from google.protobuf import text_format
 
+from conftest import run_module
 from prototxt_gen import layers as L
 from prototxt_gen.schema import pb
 from tools.weights.caffemodel import RawNet
@@ -141,5 +140,4 @@ def digest(array):
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "tools.weights", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, env=env)
+    return run_module("tools.weights", *args, env=env)
