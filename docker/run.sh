@@ -9,7 +9,9 @@
 #   user on all GPUs (pass --gpu N), with this repository and the current
 #   directory mounted at their own paths.  Other directories that ARGS point
 #   into go in DOCKER_MOUNTS (colon-separated).
-# --build: first build IMAGE from DOCKERFILE with CONTEXT, unless it exists.
+# --build: first build IMAGE from DOCKERFILE with CONTEXT, unless it exists;
+#   each build ARG the Dockerfile declares is passed from the environment
+#   variable of that name, when set.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -26,7 +28,11 @@ case $command in train|predict|features|evaluate) ;; *) usage ;; esac
 
 if [ -n "${dockerfile:-}" ] && ! docker image inspect "$image" >/dev/null 2>&1; then
   echo "building $image from $dockerfile (once)" >&2
-  docker build -t "$image" -f "$dockerfile" "$context" >&2
+  build_args=()
+  for name in $(sed -n 's/^ARG \([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$dockerfile"); do
+    [ -n "${!name:-}" ] && build_args+=(--build-arg "$name")
+  done
+  docker build -t "$image" -f "$dockerfile" ${build_args[@]+"${build_args[@]}"} "$context" >&2
 fi
 
 if [ "$command" = train ]; then

@@ -11,7 +11,10 @@
 #   CAFFE_CPU_ONLY     ON (default) or OFF for a CUDA build (docker/ uses this)
 #   CAFFE_CMAKE_ARGS   extra cmake arguments (e.g. CUDA arch list)
 #   CAFFE_JOBS         parallel make jobs (default: cores + 1)
+#   DEBIAN_MIRROR      Debian mirror to fetch the source package from (default:
+#                      the one this machine's apt sources use for its release)
 # Prints the path of an env file to source (CAFFE_ROOT, PYTHONPATH, PATH).
+# `install_caffe.sh --print-mirror` prints only the mirror it would use.
 set -euo pipefail
 
 PY=${PYTHON:-python3}
@@ -27,7 +30,42 @@ sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 BUILD_DEPS="build-essential cmake quilt protobuf-compiler libprotobuf-dev libprotoc-dev
   libboost-dev libboost-filesystem-dev libboost-system-dev libboost-thread-dev
   libboost-python-dev libgflags-dev libgoogle-glog-dev libhdf5-dev libleveldb-dev
-  liblmdb-dev libopenblas-dev libopencv-dev libsnappy-dev"
+  liblmdb-dev libopenblas-dev libopencv-dev libsnappy-dev xz-utils"
+
+# The mirror comes from this machine's own apt configuration: the first source
+# (one-line or deb822 form) that serves this Debian release also serves
+# bullseye's source packages.  Other distributions (Ubuntu in docker/) must set
+# DEBIAN_MIRROR.
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local id codename
+  id=$(. /etc/os-release 2>/dev/null && echo "${ID:-}")
+  codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  [ "$id" = debian ] && [ -n "$codename" ] || return 0
+  {
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk -v suite="$codename" '$1 == "deb" || $1 == "deb-src" {
+        sub(/^deb(-src)? +(\[[^]]*\] +)?/, ""); if ($2 == suite) { print $1; exit } }'
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk -v suite="$codename" 'BEGIN { RS = "" } {
+        uri = ""; hit = 0; n = split($0, line, "\n")
+        for (i = 1; i <= n; i++) {
+          if (line[i] ~ /^URIs:/) { split(line[i], u, " "); uri = u[2] }
+          if (line[i] ~ /^Suites:/) { m = split(line[i], s, " "); for (j = 2; j <= m; j++) if (s[j] == suite) hit = 1 }
+        }
+        if (hit && uri != "") { print uri; exit } }'
+  } | head -n 1
+}
+
+mirror=$(debian_mirror)
+need_mirror() {
+  [ -n "$mirror" ] || { log "no Debian source in /etc/apt/sources.list*: set DEBIAN_MIRROR to a Debian mirror URI"; exit 2; }
+}
+if [ "${1:-}" = --print-mirror ]; then
+  need_mirror
+  echo "$mirror"
+  exit 0
+fi
 
 ensure_apt() {
   local missing=()
@@ -45,6 +83,17 @@ ensure_pydeps() {
   # pycaffe's own imports; built against whatever NumPy is installed now.
   "$PY" -c 'import numpy, six, skimage, scipy, google.protobuf' 2>/dev/null \
     || "$PY" -m pip install -q numpy six scikit-image scipy protobuf
+}
+
+ensure_python_headers() {
+  # pycaffe compiles against Python.h, which Debian ships in python3.X-dev.
+  local inc ver
+  inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  [ -f "$inc/Python.h" ] && return
+  ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  log "installing Debian's python$ver-dev (Python.h for pycaffe)"
+  sudo_if apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq --no-install-recommends "python$ver-dev" >/dev/null
 }
 
 ensure_pydeps
@@ -66,14 +115,16 @@ if works; then
 fi
 
 ensure_apt
+ensure_python_headers
 mkdir -p "$prefix"
 rm -f "$prefix/READY"
 
 if [ ! -f "$src/.patched" ]; then
-  log "fetching Debian source package caffe $DEB_VERSION"
+  need_mirror
+  log "fetching Debian source package caffe $DEB_VERSION from $mirror"
   work=$(mktemp -d "$prefix/fetch.XXXX")
   mkdir -p "$work/lists/partial"
-  echo "deb-src [trusted=yes] http://deb.debian.org/debian bullseye main" > "$work/sources.list"
+  echo "deb-src [trusted=yes] $mirror bullseye main" > "$work/sources.list"
   apt_opts=(-o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
             -o Dir::State::Lists="$work/lists" -o APT::Sandbox::User=root)
   apt-get "${apt_opts[@]}" update -qq
