@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -45,15 +47,25 @@ if args[0] == "run" and os.environ.get("FAKE_DOCKER_EXEC"):
 '''
 
 
+# An image has its own python3 with our dependencies: in the stand-in that is the
+# interpreter running the tests (a wrapper, since a symlink to a venv's python
+# would lose the venv), never whatever python3 the host has first on PATH.
+PYTHON_SHIM = """#!/bin/sh
+exec %s "$@"
+"""
+
+
 @pytest.fixture
 def fake_docker(tmp_path):
-    """(env, calls): env puts the stand-in first on PATH; calls() reads what it got.
-    Tests that execute commands add the real Caffe with `with_caffe`."""
+    """(env, calls): env puts the stand-in (and the image's python3) first on
+    PATH; calls() reads what it got.  Tests that execute commands add the real
+    Caffe with `with_caffe`."""
     bin_dir = tmp_path / "fake_bin"
     bin_dir.mkdir()
-    script = bin_dir / "docker"
-    script.write_text(FAKE_DOCKER % {"python": sys.executable})
-    script.chmod(0o755)
+    for name, text in [("docker", FAKE_DOCKER % {"python": sys.executable}),
+                       ("python3", PYTHON_SHIM % sys.executable)]:
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
     log = tmp_path / "docker_calls.jsonl"
     env = dict(os.environ, FAKE_DOCKER_LOG=str(log), PYTHONPATH=str(REPO))
     env["PATH"] = os.pathsep.join([str(bin_dir), env["PATH"]])
@@ -147,13 +159,26 @@ def test_nvidia_tools_image_is_built_once_then_runs_the_tool(tmp_path, fake_dock
 
 def test_ampere_hopper_image_is_built_from_tools(tmp_path, fake_docker):
     env, calls = fake_docker
+    env["DEBIAN_MIRROR"] = "http://mirror.invalid/debian"
     out = script("ampere_hopper.sh", "features", "--list", "x.txt", cwd=REPO, env=env)
     assert out.returncode == 0, out.stderr
     _, build, run = calls()
     assert build == ["build", "-t", "dilation-caffe:cuda11.8", "-f", str(DOCKER / "Dockerfile"),
-                     str(DOCKER / ".." / "tools")]
+                     "--build-arg", "DEBIAN_MIRROR", str(DOCKER / ".." / "tools")]
     assert run.count("-v") == 1, "repository = current directory: mounted once"
     assert "dilation-caffe:cuda11.8" in run and run[-3:] == ["tools.features", "--list", "x.txt"]
+
+
+def test_inner_commands_run_under_the_test_interpreter(tmp_path, fake_docker):
+    """The stand-in's `python3` is the one with the project's dependencies, not
+    a host interpreter that would lack them (and pass only on a hand-made machine)."""
+    env, _ = fake_docker
+    env = dict(env, FAKE_DOCKER_EXEC="1")
+    probe = "import sys, cv2, numpy, google.protobuf, lmdb; print(sys.prefix)"
+    out = subprocess.run(["docker", "run", "--rm", "-w", str(tmp_path), "img", "sh", "-c",
+                          'exec python3 -c "$0"', probe], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == sys.prefix
 
 
 def test_bvlc_image_refuses_python_tools(tmp_path, fake_docker):
@@ -200,6 +225,31 @@ def test_dockerfile_reuses_install_caffe_with_gpu_flags():
     assert "EXTRA_CMAKE=${CAFFE_CMAKE_ARGS:-}" in script_text and " $EXTRA_CMAKE " in script_text
 
 
+def print_mirror(**env):
+    clean = {k: v for k, v in os.environ.items() if k != "DEBIAN_MIRROR"}
+    return subprocess.run(["bash", str(REPO / "tools" / "install_caffe.sh"), "--print-mirror"],
+                          env=dict(clean, **env), capture_output=True, text=True)
+
+
+def test_caffe_source_mirror_is_this_machines_apt_mirror_unless_overridden():
+    """No mirror host is written into the scripts: it comes from apt's sources."""
+    out = print_mirror()
+    assert out.returncode == 0, out.stderr
+    mirror = out.stdout.strip()
+    apt = "".join(p.read_text() for p in [Path("/etc/apt/sources.list"), *Path("/etc/apt").glob(
+        "sources.list.d/*")] if p.is_file())
+    assert mirror.startswith(("http://", "https://", "file:/")) and mirror in apt
+    assert print_mirror(DEBIAN_MIRROR="http://mirror.invalid/debian").stdout == \
+        "http://mirror.invalid/debian\n"
+    assert "://" not in (REPO / "tools" / "install_caffe.sh").read_text()
+
+
+def test_dockerfile_takes_the_debian_mirror_as_a_build_argument():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert text.index("ARG DEBIAN_MIRROR") < text.index("bash /opt/install_caffe.sh")
+    assert "DEBIAN_MIRROR" in (DOCKER / "README.md").read_text()
+
+
 @pytest.mark.caffe
 def test_caffe_selects_the_ampere_hopper_archs_from_the_dockerfile_args(tmp_path):
     """Caffe's own caffe_select_nvcc_arch_flags (from the source install_caffe.sh
@@ -229,8 +279,8 @@ IN_CONTAINER = ["tools/__init__.py", "tools/tiling.py", "tools/palettes.py", "to
 
 
 def test_code_run_in_containers_needs_at_most_python_3_6():
-    vermin = shutil.which("vermin")
-    assert vermin, "vermin is missing: pip install vermin"
+    vermin = os.path.join(sysconfig.get_path("scripts"), "vermin")
+    assert os.path.exists(vermin), "vermin is missing beside %s: pip install -e .[test]" % sys.executable
     out = subprocess.run([vermin, "-t=3.6-", "--violations", "--no-tips", "--backport", "dataclasses",
                           "--eval-annotations", *IN_CONTAINER], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
