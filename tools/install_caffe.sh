@@ -34,7 +34,8 @@ BUILD_DEPS="build-essential cmake quilt protobuf-compiler libprotobuf-dev libpro
 
 # The mirror comes from this machine's own apt configuration: the first source
 # (one-line or deb822 form) that serves this Debian release also serves
-# bullseye's source packages.  Other distributions (Ubuntu in docker/) must set
+# bullseye's source packages.  Either form's files may be absent (a
+# debootstrap has only sources.list), which must not end the script.  Other distributions (Ubuntu in docker/) must set
 # DEBIAN_MIRROR.
 debian_mirror() {
   if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
@@ -43,10 +44,10 @@ debian_mirror() {
   codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
   [ "$id" = debian ] && [ -n "$codename" ] || return 0
   {
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } |
       awk -v suite="$codename" '$1 == "deb" || $1 == "deb-src" {
         sub(/^deb(-src)? +(\[[^]]*\] +)?/, ""); if ($2 == suite) { print $1; exit } }'
-    cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    { cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } |
       awk -v suite="$codename" 'BEGIN { RS = "" } {
         uri = ""; hit = 0; n = split($0, line, "\n")
         for (i = 1; i <= n; i++) {
