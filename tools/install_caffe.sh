@@ -16,6 +16,7 @@
 # Prints the path of an env file to source (CAFFE_ROOT, PYTHONPATH, PATH).
 # `install_caffe.sh --print-mirror` prints only the mirror it would use.
 set -euo pipefail
+trap 'echo "[install_caffe] failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 PY=${PYTHON:-python3}
 CACHE=${CAFFE_CACHE:-$HOME/.cache/dilation-caffe}
@@ -35,8 +36,8 @@ BUILD_DEPS="build-essential cmake quilt protobuf-compiler libprotobuf-dev libpro
 # The mirror comes from this machine's own apt configuration: the first source
 # (one-line or deb822 form) that serves this Debian release also serves
 # bullseye's source packages.  Either form's files may be absent (a
-# debootstrap has only sources.list), which must not end the script.  Other distributions (Ubuntu in docker/) must set
-# DEBIAN_MIRROR.
+# debootstrap has only sources.list), which must not end the script.  Other
+# distributions (Ubuntu in docker/) must set DEBIAN_MIRROR.
 debian_mirror() {
   if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
   local id codename

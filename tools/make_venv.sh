@@ -7,6 +7,7 @@
 #   bash tools/make_venv.sh [EXTRAS]      e.g. `test` installs .[test]
 # Environment: PYTHON, the interpreter to base .venv on (default: python3).
 set -euo pipefail
+trap 'echo "[make_venv] failed (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 extras=${1:-}
