@@ -17,7 +17,11 @@ log() { echo "[check_cuda_build] $*" >&2; }
 
 mirror=$(bash tools/install_caffe.sh --print-mirror)
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-if ! command -v nvcc >/dev/null || ! command -v g++-11 >/dev/null; then
+# Debian's toolkit by its own paths: another CUDA (say /usr/local/bin/nvcc) may
+# come first on PATH, and CMake would otherwise pick whichever nvcc PATH finds.
+nvcc=/usr/bin/nvcc
+cuobjdump=/usr/bin/cuobjdump
+if [ ! -x "$nvcc" ] || [ ! -x "$cuobjdump" ] || ! command -v g++-11 >/dev/null; then
   state=$(mktemp -d)
   mkdir -p "$state/lists/partial"
   echo "deb $mirror $codename main contrib non-free" > "$state/sources.list"
@@ -29,7 +33,8 @@ if ! command -v nvcc >/dev/null || ! command -v g++-11 >/dev/null; then
     nvidia-cuda-toolkit nvidia-cuda-toolkit-gcc >/dev/null
   rm -rf "$state"
 fi
-nvcc --version | tail -n 2 >&2
+"$nvcc" --version | tail -n 2 >&2
+"$nvcc" --version | grep -q 'release 11\.8' || { log "$nvcc is not CUDA 11.8, the Dockerfile's"; exit 1; }
 
 # The Dockerfile's arguments, split as install_caffe.sh splits them.  CUDA 11.8
 # refuses GCC newer than 11, and bookworm's default is 12 (the Dockerfile's
@@ -39,14 +44,14 @@ args=$(sed -n 's/.*CAFFE_CMAKE_ARGS="\([^"]*\)".*/\1/p' docker/Dockerfile)
 [ -x .venv/bin/python ] || bash tools/make_venv.sh
 log "building Caffe with CUDA: $args"
 start=$(date +%s)
-envfile=$(CAFFE_CPU_ONLY=OFF CAFFE_CMAKE_ARGS="$args -DCUDA_HOST_COMPILER=$(command -v g++-11)" \
+envfile=$(CAFFE_CPU_ONLY=OFF CAFFE_CMAKE_ARGS="$args -DCUDA_TOOLKIT_ROOT_DIR=/usr -DCUDA_HOST_COMPILER=$(command -v g++-11)" \
           PYTHON="$repo/.venv/bin/python" bash tools/install_caffe.sh)
 log "build (or cache check) took $(( $(date +%s) - start )) s"
 
 lib=$(dirname "$envfile")/caffe/build/lib/libcaffe.so
 ldd "$lib" | grep -q libcudart || { log "$lib is not linked against the CUDA runtime"; exit 1; }
-elf=$(cuobjdump --list-elf "$lib" | grep -o 'sm_[0-9]*' | sort -u | tr '\n' ' ')
-ptx=$(cuobjdump --list-ptx "$lib" | grep -o 'sm_[0-9]*' | sort -u | tr '\n' ' ')
+elf=$("$cuobjdump" --list-elf "$lib" | grep -o 'sm_[0-9]*' | sort -u | tr '\n' ' ')
+ptx=$("$cuobjdump" --list-ptx "$lib" | grep -o 'sm_[0-9]*' | sort -u | tr '\n' ' ')
 echo "libcaffe.so: $lib"
 echo "GPU code (cuobjdump --list-elf): $elf"
 echo "PTX (cuobjdump --list-ptx): $ptx"
