@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh Debian machine: .venv with the project and
-# its test extras (tools/make_venv.sh), a real CPU Caffe (built once, cached
-# outside the checkout by tools/install_caffe.sh), then pytest.  Extra
-# arguments go to pytest.
+# The whole test suite from a fresh Debian machine: .venv with the project
+# (tools/make_venv.sh), a real CPU Caffe (built once, cached outside the
+# checkout by tools/install_caffe.sh, which also installs the compilers and
+# Python headers), then the test extras, some of which compile against those
+# (pydensecrf2), then pytest.  Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/make_venv.sh test
+bash tools/make_venv.sh
 envfile=$(PYTHON="$PWD/.venv/bin/python" bash tools/install_caffe.sh)
+bash tools/make_venv.sh test
 # shellcheck disable=SC1090
 source "$envfile"
 exec .venv/bin/python -m pytest "$@"
