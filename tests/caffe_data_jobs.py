@@ -16,11 +16,14 @@ caffe.set_mode_cpu()
 PHASES = {"train": caffe.TRAIN, "test": caffe.TEST}
 
 
-def data_blobs(path, phase, batches, out, label_layers=()):
+def data_blobs(path, phase, batches, out, label_layers=(), seed=None):
     """The `data` and `label` blobs of a generated net for `batches` forward
     passes, saved to `out` (.npz).  Only the layers that make them run: the Data
     layer and Slice, then the label's Crop / Pooling / Crop, which read the
-    convolutions' blob shapes (fixed at setup) but not their values."""
+    convolutions' blob shapes (fixed at setup) but not their values.  A `seed`
+    makes TRAIN's random crops and mirrors repeat from run to run."""
+    if seed is not None:
+        caffe.set_random_seed(seed)
     net = caffe.Net(path, PHASES[phase])
     data, label = [], []
     for _ in range(batches):

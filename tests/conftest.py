@@ -18,7 +18,7 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 from synthetic import feature_label_records, image_label_records, write_lmdb  # noqa: E402
 from tools.data.context import float_datum  # noqa: E402
-from tools.data.records import png_datum  # noqa: E402
+from tools.data.records import raw_datum  # noqa: E402
 
 SMALL_CROP, SMALL_CONTEXT_CROP = 388, 24  # 2 x 2 front-end cells; any size suits the context
 IMAGE_SPLITS = ("train", "val", "train_coco")
@@ -70,7 +70,7 @@ def build_lmdbs(root, datasets, crop_of, context_crop_of, records=2):
     for ds in datasets:
         for split in IMAGE_SPLITS:
             write_lmdb(root / ds.name / ("%s_lmdb" % split),
-                       (png_datum(r, 0) for r in image_label_records(records, crop_of(ds), ds.classes)))
+                       (raw_datum(r) for r in image_label_records(records, crop_of(ds), ds.classes)))
         for split in CONTEXT_SPLITS:
             write_lmdb(root / ds.name / ("%s_lmdb" % split),
                        map(float_datum, feature_label_records(records, context_crop_of(ds), ds.classes)))

@@ -1,7 +1,7 @@
 """Random records of any size in the formats the generated nets read
 (design.md 3b), and a bare LMDB writer for them, so the Caffe tier can run
 every net without data sets.  Callers encode them with tools.data's own
-png_datum / float_datum."""
+raw_datum / float_datum."""
 import os
 
 import lmdb

@@ -5,6 +5,7 @@ complete."""
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -69,11 +70,13 @@ def test_keys_are_a_seeded_shuffle_and_the_manifest_says_what_went_in(fx, tmp_pa
         b"%08d_%s" % (i, name.encode()) for i, (_, name) in enumerate(VAL)]
     for k, value in a:
         datum = pb.Datum.FromString(value)
-        assert datum.encoded and datum.channels == 4 and k[:8].isdigit() and k[8:9] == b"_"
+        assert not datum.encoded and datum.channels == 4 and k[:8].isdigit() and k[8:9] == b"_"
+        assert len(datum.data) == 4 * datum.height * datum.width  # raw C x H x W bytes
     manifest = read_manifest(lmdb_dir(tmp_path / "a"))
     train, _, counts = voc_sets(fx.voc, fx.sbd)
     assert manifest["list_sha256"] == list_checksum(train)
     assert (manifest["records"], manifest["crop"], manifest["seed"], manifest["skipped"]) == (5, 388, 0, [])
+    assert (manifest["record"], manifest["compression"]) == ("raw", None)
     assert manifest["counts"] == counts and manifest["sources"]["voc"] == os.path.abspath(fx.voc)
     assert [s[0].encode() for s in manifest["samples"]] == [k for k, _ in a]
     assert sorted(s[1] for s in manifest["samples"]) == sorted(fx.images[k] for k in TRAIN)
@@ -319,3 +322,62 @@ def test_a_real_process_prints_one_line_and_no_traceback(fx, tmp_path):
                      "--lmdb-root", tmp_path / "data")
     assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
     assert len(out.stderr.splitlines()) == 1 and "label 94 in %s" % label in out.stderr
+
+
+# ---- disk: the estimate, --dry-run, refusal before writing, a disk that fills anyway -----
+
+def tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def estimated_bytes(out, path):
+    line = next(line for line in out.splitlines() if line.startswith(path + ": about "))
+    number, unit = line.split()[2:4]
+    return float(number) * {"MB": 1e6, "GB": 1e9}[unit]
+
+
+@pytest.mark.parametrize("extra", [[], ["--compression", "0"]])
+def test_dry_run_estimates_the_lmdbs_and_writes_nothing(fx, tmp_path, capsys, extra):
+    root = tmp_path / "data"
+    assert voc(fx, root, "--dry-run", *extra) == 0
+    assert main(["coco", "--voc", fx.voc, "--sbd", fx.sbd, "--coco", fx.coco_annotations,
+                 fx.coco_images, "--lmdb-root", str(root), "--crop", CROP, "--dry-run"]) == 0
+    features, labels = fx.write_lists(TRAIN, "dry_context", inputs="features")
+    assert main(["context", "--dataset", "pascal_voc", "--split", "train", "--features", features,
+                 "--labels", labels, "--lmdb-root", str(root), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert tree(root) == []  # no LMDB, no COCO label, not even a directory
+    for split, n in (("train", 5), ("val", 2), ("train_coco", None), ("context_train", 5)):
+        assert "%s: about " % lmdb_dir(root, split) in out
+        assert n is None or "B for %d records, built in about " % n in out
+    assert voc(fx, root, *extra) == 0  # the estimate is the size the build then has
+    for split in ("train", "val"):
+        built = os.path.getsize(os.path.join(lmdb_dir(root, split), "data.mdb"))
+        assert abs(estimated_bytes(out, lmdb_dir(root, split)) - built) < 0.1 * built
+
+
+def test_a_build_that_cannot_fit_is_refused_before_writing(fx, tmp_path, capfd, monkeypatch):
+    import tools.data.estimate as estimate
+    usage = shutil.disk_usage(str(tmp_path))
+    monkeypatch.setattr(estimate.shutil, "disk_usage", lambda path: usage._replace(free=10 ** 6))
+    root = tmp_path / "data"
+    assert voc(fx, root) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("python -m tools.data voc: error: %s needs about " % lmdb_dir(root))
+    assert "MB free (" in err and "B short)" in err
+    assert tree(root) == []
+
+
+def test_a_disk_that_fills_while_writing_is_one_line(fx, tmp_path, capfd, monkeypatch):
+    import tools.data.lmdb_writer as writer
+
+    def full(env, batch):
+        raise lmdb.DiskError("mdb_txn_commit: No space left on device")
+    monkeypatch.setattr(writer, "_commit", full)
+    root = tmp_path / "data"
+    assert voc(fx, root) == 2
+    err = capfd.readouterr().err
+    assert err == ("python -m tools.data voc: error: the disk of %s filled up while writing it: "
+                   "nothing was kept; free space or choose another --lmdb-root\n" % lmdb_dir(root))
+    assert tree(root) == ["pascal_voc"]  # the partial LMDB is gone

@@ -24,34 +24,44 @@ MEAN = DATASETS["pascal_voc"].mean
 LABEL_LAYERS = ["label_crop", "label"]
 
 
+PNG = "_png"  # suffix of the data and nets of the PNG-encoded records
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Every LMDB the VOC nets read, built by the CLI from the synthetic trees,
-    and the nets generated at a small crop, batch 1, reading them."""
+    """Every LMDB the VOC nets read, built by the CLI from the synthetic trees
+    (VOC's also as PNG records), and the nets generated at a small crop, batch 1,
+    reading them."""
     root = tmp_path_factory.mktemp("caffe_data")
     fx = make_fixture(root / "src")
     data, common = str(root / "data"), ["--lmdb-root", str(root / "data"), "--crop", str(CROP)]
     trees = ["--voc", fx.voc, "--sbd", fx.sbd]
     assert main(["voc", *trees, *common]) == 0
+    assert main(["voc", *trees, "--lmdb-root", data + PNG, "--crop", str(CROP),
+                 "--compression", "1"]) == 0
     assert main(["coco", *trees, "--coco", fx.coco_annotations, fx.coco_images, *common]) == 0
     for split, keys in (("train", TRAIN), ("val", VAL)):
         features, labels = fx.write_lists(keys, "context_" + split, inputs="features")
         assert main(["context", "--dataset", "pascal_voc", "--split", split, "--features", features,
                      "--labels", labels, "--lmdb-root", data,
                      "--context-crop", str(CONTEXT_CROP)]) == 0
-    write(all_files(Options(datasets=("pascal_voc",), stages=("frontend", "context"),
-                            out=str(root / "models"), lmdb_root=data, crop=CROP, batch=1,
-                            iter_size=1, context_crop=CONTEXT_CROP, context_batch=1, cpu=True)))
+    for form in ("", PNG):
+        write(all_files(Options(datasets=("pascal_voc",), stages=("frontend", "context"),
+                                out=str(root / ("models" + form)), lmdb_root=data + form,
+                                crop=CROP, batch=1, iter_size=1, context_crop=CONTEXT_CROP,
+                                context_batch=1, cpu=True)))
     return fx, root
 
 
-def blobs(root, net, phase, lmdb, label_layers=()):
-    """(the manifest's samples in Caffe's reading order, data blobs, label blobs)."""
-    manifest = read_manifest(str(root / "data" / "pascal_voc" / lmdb))
-    out = str(root / ("%s.npz" % net))
+def blobs(root, net, phase, lmdb, label_layers=(), form=""):
+    """(the manifest's samples in Caffe's reading order, data blobs, label blobs);
+    TRAIN's crops and mirrors are the same in every run (one Caffe seed)."""
+    manifest = read_manifest(str(root / ("data" + form) / "pascal_voc" / lmdb))
+    out = str(root / ("%s%s.npz" % (net, form)))
     run_caffe("data_blobs", script="caffe_data_jobs.py", out=out, phase=phase,
-              path=str(root / "models" / "pascal_voc" / ("%s.prototxt" % net)),
-              batches=EPOCHS[phase] * manifest["records"], label_layers=list(label_layers))
+              path=str(root / ("models" + form) / "pascal_voc" / ("%s.prototxt" % net)),
+              batches=EPOCHS[phase] * manifest["records"], label_layers=list(label_layers),
+              seed=1)
     result = np.load(out)
     return EPOCHS[phase] * manifest["samples"], result["data"], result["label"]
 
@@ -102,6 +112,23 @@ def test_image_nets_read_the_authors_samples(built, net, phase, lmdb, expected):
         return ((c, reference_blobs(image, full, CROP, MEAN, *c))
                 for c in crops(*full.shape, CROP, phase == "train"))
     check_every_sample(keys, data, label, candidates, phase == "train")
+
+
+@pytest.mark.parametrize("net, phase, lmdb", [
+    ("frontend_test", "test", "val_lmdb"),
+    ("frontend_train", "train", "train_lmdb"),
+])
+def test_raw_and_png_records_give_caffe_the_same_blobs(built, net, phase, lmdb):
+    """The default raw Datums and PNG (--compression 1) records of the same pairs,
+    same shuffle, same Caffe seed: identical `data` and `label`, sample by sample."""
+    _, root = built
+    raw, png = (blobs(root, net, phase, lmdb, LABEL_LAYERS, form) for form in ("", PNG))
+    assert raw[0] == png[0]  # same keys, same order
+    assert read_manifest(str(root / "data" / "pascal_voc" / lmdb))["record"] == "raw"
+    assert read_manifest(str(root / ("data" + PNG) / "pascal_voc" / lmdb))["record"] == "png"
+    for raw_blob, png_blob in zip(raw[1:], png[1:]):
+        assert raw_blob.shape == png_blob.shape
+        np.testing.assert_array_equal(raw_blob, png_blob)
 
 
 @pytest.mark.parametrize("net, phase, lmdb, expected", [

@@ -8,7 +8,7 @@ import pytest
 
 from prototxt_gen.schema import pb
 from tools.data.context import feature_label_record, float_datum
-from tools.data.records import image_label_record, png_datum
+from tools.data.records import image_label_record, png_datum, raw_datum
 
 MARGIN, STRIDE = 186, 8
 
@@ -85,6 +85,16 @@ def test_png_datum_is_lossless_and_four_channel(compression):
     assert datum.encoded and (datum.channels, datum.height, datum.width) == (4,) + record.shape[:2]
     decoded = cv2.imdecode(np.frombuffer(datum.data, np.uint8), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(decoded, record)
+
+
+def test_raw_datum_is_the_record_in_caffes_channel_order():
+    """Caffe reads an unencoded Datum's bytes as channel, then row, then column."""
+    record = image_label_record(*sample(17, 31), 388)
+    datum = pb.Datum.FromString(raw_datum(record).SerializeToString())
+    assert not datum.encoded and (datum.channels, datum.height, datum.width) == (4,) + record.shape[:2]
+    planes = np.frombuffer(datum.data, np.uint8).reshape(4, *record.shape[:2])
+    for c in range(4):
+        np.testing.assert_array_equal(planes[c], record[:, :, c])
 
 
 def test_compression_trades_size_for_time():

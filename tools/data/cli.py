@@ -13,6 +13,7 @@ from prototxt_gen.datasets import DATASETS
 
 from .coco import coco_samples
 from .context import feature_record
+from .estimate import check_space, describe, estimate
 from .lmdb_writer import build, is_complete, read_manifest
 from .records import image_record
 from .samples import paired
@@ -24,12 +25,13 @@ DESCRIPTION = """\
 Writes the LMDBs that the nets of `python -m prototxt_gen` read:
 <lmdb-root>/<data set>/{train,val,train_coco,context_train,context_val}_lmdb.
 
-Each front-end record is ONE 4-channel PNG (B, G, R, label) padded as the
+Each front-end record is ONE 4-channel Datum (B, G, R, label) padded as the
 authors' data layer pads (image reflect-101 by 186, label 255, then up to the
 crop), so Caffe's stock Data layer crops and mirrors image and label together.
 Each context record is a float Datum: C front-end scores + the label at the
 scores' resolution.  Every pair is validated first; a complete LMDB (one with
-its <name>_lmdb.json manifest) is kept unless --force.
+its <name>_lmdb.json manifest) is kept unless --force.  A build that would not
+fit on the disk is refused before it starts; --dry-run prints the estimate.
 
   voc      VOC 2012 train + SBD train/val minus VOC val -> pascal_voc/train_lmdb,
            VOC 2012 val -> pascal_voc/val_lmdb
@@ -47,6 +49,15 @@ examples:
   python -m tools.data context --dataset pascal_voc --split train \
       --features train_scores.txt --labels train_labels.txt
 """
+
+
+COMPRESSION_HELP = """\
+store each record as a PNG of this level instead of raw (default): measured
+by benchmarks/bench_feed.py (2 cores, VOC-sized images, crop 500), Caffe's Data
+layer feeds {raw_rate} samples/s from raw records, {png1_rate} from level 1;
+per 1000 VOC images raw takes {raw_gb} GB, level 1 {png1_gb} GB (9 is smallest,
+slowest to build; 0 is as large as raw and feeds {png0_rate}/s)"""
+FEED = dict(raw_rate=0, png1_rate=0, raw_gb=0, png1_gb=0, png0_rate=0)
 
 
 def compression(text):
@@ -69,10 +80,8 @@ def parser():
             c.add_argument("--crop", type=crop_size, metavar="N",
                            help="training crop the records are padded up to at least; "
                                 "default per data set (VOC 500)")
-            c.add_argument("--compression", type=compression, default=0, metavar="0-9",
-                           help="PNG compression level: 0 (default) builds ~3x and decodes "
-                                "~2x faster than 1; 1 writes ~1.4 GB per 1000 VOC images "
-                                "instead of ~2.6 GB; 9 is smallest and slowest")
+            c.add_argument("--compression", type=compression, metavar="0-9",
+                           help=COMPRESSION_HELP.format(**FEED))
         else:
             c.add_argument("--context-crop", type=positive, metavar="N",
                            help="context training crop the records are padded up to at least; "
@@ -86,6 +95,8 @@ def parser():
                        help="leave out and list the pairs that fail validation instead of stopping")
         c.add_argument("--force", action="store_true",
                        help="rebuild complete LMDBs too (and, for coco, its label PNGs)")
+        c.add_argument("--dry-run", action="store_true",
+                       help="print each LMDB's estimated disk and build time; write nothing")
         return c
 
     voc = command("voc", "VOC 2012 + SBD -> pascal_voc/train_lmdb and val_lmdb")
@@ -131,10 +142,14 @@ def kept(args, path):
     return False
 
 
-def write(args, name, split, samples, info, encode):
+def write(args, name, split, samples, info, encode, guess):
     path = lmdb_path(args, name, split)
+    if args.dry_run:
+        print(describe(path, guess(samples)))
+        return
     if kept(args, path):
         return
+    check_space(path, guess(samples))
     manifest = build(path, samples, encode, dict(info, dataset=name, split=split),
                      seed=None if split.endswith("val") else args.seed, workers=args.workers,
                      skip_bad=args.skip_bad)
@@ -150,7 +165,9 @@ def write_images(args, name, split, samples, info):
     encode = functools.partial(image_record, classes=ds.classes, crop=crop,
                                compression=args.compression)
     write(args, name, split, samples,
-          dict(info, classes=ds.classes, crop=crop, compression=args.compression), encode)
+          dict(info, classes=ds.classes, crop=crop, compression=args.compression,
+               record="raw" if args.compression is None else "png"), encode,
+          functools.partial(estimate, crop=crop, compression=args.compression))
 
 
 def absolute(**paths):
@@ -172,13 +189,13 @@ def voc(args):
 
 
 def coco(args):
-    if kept(args, lmdb_path(args, "pascal_voc", "train_coco")):
+    if not args.dry_run and kept(args, lmdb_path(args, "pascal_voc", "train_coco")):
         return
     samples, _, counts = voc_sets(args.voc, args.sbd)
     for annotations, images in args.coco:
         found, counts["COCO " + annotations] = coco_samples(
             annotations, images, os.path.join(args.lmdb_root, "pascal_voc", "coco_labels"),
-            args.workers, args.force)
+            args.workers, args.force, args.dry_run)
         samples += found
     print_counts(counts)
     print("training set: %d images" % len(samples))
@@ -201,7 +218,8 @@ def context(args):
     info = dict(sources=absolute(features=args.features, labels=args.labels),
                 classes=ds.classes, context_crop=crop)
     write(args, args.dataset, "context_" + args.split, samples, info,
-          functools.partial(feature_record, classes=ds.classes, crop=crop))
+          functools.partial(feature_record, classes=ds.classes, crop=crop),
+          functools.partial(estimate, crop=crop, context=True))
 
 
 COMMANDS = dict(voc=voc, coco=coco, lists=lists, context=context)

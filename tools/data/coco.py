@@ -50,9 +50,9 @@ def voc_label(coco, image, voc_of):
     return label
 
 
-def coco_samples(annotations, images, label_dir, workers=None, force=False):
+def coco_samples(annotations, images, label_dir, workers=None, force=False, dry_run=False):
     """Writes <label_dir>/<image name>.png for each kept image (existing ones are
-    kept unless `force`); returns (samples, counts)."""
+    kept unless `force`; none with `dry_run`); returns (samples, counts)."""
     try:
         coco = COCO(annotations)
     except (OSError, ValueError, KeyError) as e:
@@ -66,6 +66,8 @@ def coco_samples(annotations, images, label_dir, workers=None, force=False):
         name = os.path.splitext(img["file_name"])[0]
         samples.append(Sample(name, os.path.join(images, img["file_name"]),
                               os.path.join(label_dir, name + ".png")))
+    if dry_run:
+        return samples, {"images": len(coco.getImgIds()), "with VOC objects": len(kept)}
     todo = [(img, s.label) for img, s in zip(kept, samples) if force or not os.path.isfile(s.label)]
     os.makedirs(label_dir, exist_ok=True)
 

@@ -71,6 +71,10 @@ def build(path, samples, encode, info, seed=None, workers=None, skip_bad=False,
     try:
         written = _write(path + ".partial", keyed, encode, workers, skip_bad, map_size,
                          os.path.basename(path))
+    except lmdb.DiskError:
+        _remove(path + ".partial")
+        raise DataError("the disk of %s filled up while writing it: nothing was kept; free "
+                        "space or choose another --lmdb-root" % path)
     except BaseException:
         _remove(path + ".partial")
         raise
@@ -93,9 +97,9 @@ def build(path, samples, encode, info, seed=None, workers=None, skip_bad=False,
 def _write(partial, keyed, encode, workers, skip_bad, map_size, desc):
     done, skipped, shapes, total = [], [], collections.Counter(), 0
     batch, batch_bytes = [], 0
-    # writemap: each record is copied once, straight into the map (builds twice as
-    # fast as with LMDB's own page buffers); not synced before the end.
-    with lmdb.open(partial, map_size=map_size, writemap=True, sync=False) as env, \
+    # No writemap: with it, a full disk is a SIGBUS in the middle of a copy and
+    # leaves a file as large as the map; without it, ENOSPC is an error at commit.
+    with lmdb.open(partial, map_size=map_size, sync=False) as env, \
             tqdm(total=len(keyed), desc=desc, unit="pair", disable=None) as bar:
         for (key, sample), future in ordered_map(lambda item: encode(item[1]), keyed, workers):
             bar.update()
@@ -116,10 +120,6 @@ def _write(partial, keyed, encode, workers, skip_bad, map_size, desc):
                 batch, batch_bytes = [], 0
         _commit(env, batch)
         env.sync(True)
-        used = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
-    # writemap sizes the file to the whole map: cut off the pages LMDB never used,
-    # which leaves the file as long as LMDB without writemap would have made it.
-    os.truncate(os.path.join(partial, "data.mdb"), used)
     return dict(samples=done, skipped=skipped, shapes=dict(shapes), bytes=total)
 
 

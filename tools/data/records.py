@@ -9,10 +9,10 @@ from prototxt_gen.schema import pb
 
 from .validate import IGNORE, image_pair
 
-# PNG level 0 (no deflate) is the default: ~2.6 GB per 1000 VOC images against
-# ~1.4 GB at level 1, but builds ~3x faster and decodes ~2x faster in Caffe's one
-# prefetch thread (benchmarks/bench_lmdb.py).  Without deflate, row filters only
-# cost time.
+# Raw (unencoded) Datums are the default: Caffe's one prefetch thread copies
+# them instead of decoding a PNG (benchmarks/bench_feed.py).  PNG (compression
+# 1-9) saves disk at a large cost in feed rate; at level 0 (no deflate) row
+# filters only cost time.
 PNG_FILTER_NONE = ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
                    if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
 
@@ -47,7 +47,15 @@ def png_datum(record, compression):
     return pb.Datum(channels=c, height=h, width=w, data=png.tobytes(), encoded=True)
 
 
-def image_record(sample, classes, crop, compression):
-    """Front-end sample -> (serialized Datum, record shape)."""
+def raw_datum(record):
+    """Unencoded: Caffe reads `data` as channels x height x width bytes."""
+    h, w, c = record.shape
+    return pb.Datum(channels=c, height=h, width=w, data=record.transpose(2, 0, 1).tobytes())
+
+
+def image_record(sample, classes, crop, compression=None):
+    """Front-end sample -> (serialized Datum, record shape); compression None
+    writes a raw Datum, 0-9 a PNG of that level."""
     record = image_label_record(*image_pair(sample, classes), crop)
-    return png_datum(record, compression).SerializeToString(), record.shape
+    datum = raw_datum(record) if compression is None else png_datum(record, compression)
+    return datum.SerializeToString(), record.shape

@@ -1,0 +1,101 @@
+"""Disk and build time of an LMDB before it is written, from the inputs' headers
+and per-record figures measured by benchmarks/bench_feed.py: so that a build
+that cannot fit is refused before it starts, and `--dry-run` can say what a
+data set will cost."""
+import math
+import os
+import shutil
+
+import numpy as np
+from PIL import Image
+
+from prototxt_gen.frontend import MARGIN
+
+from .validate import DataError
+
+PAGE = 4096
+PAGE_HEADER = 16  # LMDB stores a large value in whole overflow pages after a header
+
+# Measured by benchmarks/bench_feed.py (2 shared cores, synthetic VOC-sized
+# photos): bytes on disk of a PNG record per byte of the raw record, and build
+# rate in raw-record megabytes per second of each form (scales with image size).
+PNG_SIZE_RATIO = {0: 1.004, 1: 0.55}
+PNG_SIZE_RATIO_HIGHER = 0.5  # levels 2-9: a little smaller than level 1
+BUILD_MB_PER_S = {"raw": 100.0, "png0": 70.0, "png": 25.0, "context": 40.0}
+
+
+def record_form(compression):
+    return "raw" if compression is None else "png0" if compression == 0 else "png"
+
+
+def stored_bytes(value_bytes):
+    return math.ceil((value_bytes + PAGE_HEADER) / PAGE) * PAGE
+
+
+def padded(n, crop, margin):
+    return max(n + 2 * margin, crop)
+
+
+def image_bytes(path, crop):
+    """Raw record bytes of one image, read from its header only."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except OSError:
+        return None
+    return 4 * padded(h, crop, MARGIN) * padded(w, crop, MARGIN)
+
+
+def features_bytes(path, crop):
+    try:
+        c, h, w = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except (OSError, ValueError):
+        return None
+    return 4 * (c + 1) * padded(h, crop, 0) * padded(w, crop, 0)
+
+
+def estimate(samples, crop, compression=None, context=False):
+    """{records, unreadable, bytes, seconds}: LMDB size and build time."""
+    raw = [(features_bytes if context else image_bytes)(s.source, crop) for s in samples]
+    found = [n for n in raw if n is not None]
+    form = "context" if context else record_form(compression)
+    ratio = 1.0 if form in ("raw", "context") else PNG_SIZE_RATIO.get(compression,
+                                                                      PNG_SIZE_RATIO_HIGHER)
+    disk = sum(stored_bytes(int(n * ratio)) for n in found)
+    return dict(records=len(found), unreadable=len(raw) - len(found), bytes=disk,
+                seconds=sum(found) / 1e6 / BUILD_MB_PER_S[form])
+
+
+def describe(path, guess):
+    text = "%s: about %s for %d records, built in about %s" % (
+        path, size(guess["bytes"]), guess["records"], duration(guess["seconds"]))
+    if guess["unreadable"]:
+        text += " (%d inputs unreadable or missing, not counted)" % guess["unreadable"]
+    return text
+
+
+def size(n):
+    return "%.1f GB" % (n / 1e9) if n >= 1e9 else "%.1f MB" % (n / 1e6)
+
+
+def duration(seconds):
+    return "%d min" % math.ceil(seconds / 60) if seconds >= 60 else "%d s" % math.ceil(seconds)
+
+
+def existing_folder(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return folder
+
+
+def check_space(path, guess):
+    """Refuses a build that cannot fit, before a byte is written: the new LMDB
+    is complete before an old one at `path` is removed, so it needs all of it."""
+    folder = existing_folder(path)
+    free = shutil.disk_usage(folder).free
+    if guess["bytes"] > free:
+        raise DataError("%s needs about %s but %s has %s free (%s short): free space, "
+                        "choose another --lmdb-root, or use --compression 1-9"
+                        % (path, size(guess["bytes"]), folder, size(free),
+                           size(guess["bytes"] - free)))
