@@ -9,13 +9,13 @@ import numpy as np
 
 
 def image_label_records(count, size, classes, seed=0):
-    """4-channel (B, G, R, label) uint8 arrays with a few labels set to 255."""
+    """4 x H x W (B, G, R, label) uint8 arrays with a few labels set to 255."""
     rng = np.random.default_rng(seed)
     for _ in range(count):
-        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        label = rng.integers(0, classes, (size, size, 1), dtype=np.uint8)
-        label[: size // 8] = 255
-        yield np.concatenate([image, label], axis=2)
+        image = rng.integers(0, 256, (3, size, size), dtype=np.uint8)
+        label = rng.integers(0, classes, (1, size, size), dtype=np.uint8)
+        label[:, : size // 8] = 255
+        yield np.concatenate([image, label])
 
 
 def feature_label_records(count, size, classes, seed=0):

