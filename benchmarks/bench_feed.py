@@ -1,17 +1,19 @@
 """Training records through real Caffe, every form on the same images in one run:
 
   feed   samples/s that the stock Data layer of the GENERATED nets (Data + Slice,
-         their transform_param: crop, mirror, mean) delivers from each LMDB;
-         convert_imageset's LMDBs go through the same layer at the largest crop
-         their unpadded images allow;
+         their transform_param: crop, mirror, mean) delivers from each LMDB: our
+         raw, PNG level 0 and level 1 records, convert_imageset's raw and
+         --encoded LMDBs (same layer, crop 360: their images are not padded),
+         and context records with float_data packed and unpacked;
   build  samples/s of `python -m tools.data` (decode, validate, pad, encode,
          write) against Caffe's `convert_imageset` raw and --encoded;
   disk   GB per 1000 samples;
 
-then the ratios the records are held to.  Not a test: the figures depend on
-the machine and its load.
+then the ratios the records are held to.  Rates are given per wall second and
+per CPU second: on a shared machine the first mostly measures its load.  Not a
+test: the figures depend on the machine.
 
-    source <caffe env.sh>; python benchmarks/bench_feed.py [--count 200]
+    source <caffe env.sh>; python benchmarks/bench_feed.py [--count 150] [--repeat 2]
 """
 import argparse
 import contextlib
@@ -241,6 +243,9 @@ def report(args, feed, build_rate, disk):
              1.0),
             ("build per CPU second, raw / convert_imageset raw",
              build_cpu["raw"] / build_cpu["convert raw"], None),
+            ("build per CPU second and GB, raw / convert_imageset raw",
+             build_cpu["raw"] * disk["raw"] / (build_cpu["convert raw"] * disk["convert raw"]),
+             None),
             ("build, raw / convert_imageset --encoded",
              build_rate["raw"] / build_rate["convert --encoded"], None),
             ("build, PNG level 0 / convert_imageset raw",
@@ -249,7 +254,7 @@ def report(args, feed, build_rate, disk):
             ("disk, PNG level 1 / raw", disk["png1"] / disk["raw"], None)):
         verdict = "" if target is None else "  target >= %.1fx: %s" % (
             target, "met" if ratio >= target else "NOT MET")
-        print("%-50s %6.2fx%s" % (text, ratio, verdict))
+        print("%-56s %6.2fx%s" % (text, ratio, verdict))
 
 
 def main():
