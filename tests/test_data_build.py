@@ -5,6 +5,7 @@ complete."""
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def test_help():
     for command in ([], ["voc"], ["coco"], ["lists"], ["context"]):
         out = run_module("tools.data", *command, "--help")
         assert out.returncode == 0 and "usage: python -m tools.data" in out.stdout
+        assert "--dry-run" in out.stdout or not command
+    trade_off = " ".join(run_module("tools.data", "voc", "--help").stdout.split())
+    assert re.search(r"feeds \d+ samples per second .* \d+\.\d+ GB at level 1", trade_off)
 
 
 def test_keys_are_a_seeded_shuffle_and_the_manifest_says_what_went_in(fx, tmp_path, capsys):

@@ -51,13 +51,12 @@ examples:
 """
 
 
-COMPRESSION_HELP = """\
-store each record as a PNG of this level instead of raw (default): measured
-by benchmarks/bench_feed.py (2 cores, VOC-sized images, crop 500), Caffe's Data
-layer feeds {raw_rate} samples/s from raw records, {png1_rate} from level 1;
-per 1000 VOC images raw takes {raw_gb} GB, level 1 {png1_gb} GB (9 is smallest,
-slowest to build; 0 is as large as raw and feeds {png0_rate}/s)"""
-FEED = dict(raw_rate=0, png1_rate=0, raw_gb=0, png1_gb=0, png0_rate=0)
+COMPRESSION_HELP = (
+    "store each record as a PNG of this level instead of raw (the default). Measured by "
+    "benchmarks/bench_feed.py (VOC-sized images, crop 500): Caffe's Data layer feeds 867 "
+    "samples per second of its thread from raw records, 211 from level 0, 51 from level 1; "
+    "1000 VOC images take 2.61 GB raw or at level 0, 1.48 GB at level 1 (9: a little smaller, "
+    "slower to build). Choose 1-9 only if the disk is short: a GPU waits on 51/s")
 
 
 def compression(text):
@@ -81,7 +80,7 @@ def parser():
                            help="training crop the records are padded up to at least; "
                                 "default per data set (VOC 500)")
             c.add_argument("--compression", type=compression, metavar="0-9",
-                           help=COMPRESSION_HELP.format(**FEED))
+                           help=COMPRESSION_HELP)
         else:
             c.add_argument("--context-crop", type=positive, metavar="N",
                            help="context training crop the records are padded up to at least; "

@@ -16,12 +16,12 @@ from .validate import DataError
 PAGE = 4096
 PAGE_HEADER = 16  # LMDB stores a large value in whole overflow pages after a header
 
-# Measured by benchmarks/bench_feed.py (2 shared cores, synthetic VOC-sized
-# photos): bytes on disk of a PNG record per byte of the raw record, and build
-# rate in raw-record megabytes per second of each form (scales with image size).
-PNG_SIZE_RATIO = {0: 1.004, 1: 0.55}
-PNG_SIZE_RATIO_HIGHER = 0.5  # levels 2-9: a little smaller than level 1
-BUILD_MB_PER_S = {"raw": 100.0, "png0": 70.0, "png": 25.0, "context": 40.0}
+# Measured by benchmarks/bench_feed.py (synthetic VOC-sized photos, see the
+# README): bytes on disk of a PNG record per byte of the raw record (level 1's
+# ratio bounds levels 2-9 from above), and build rate in megabytes of raw record
+# per CPU second (it scales with image size; level 1's rate bounds 2-9 from above).
+PNG_SIZE_RATIO = {0: 1.002, 1: 0.566}
+BUILD_MB_PER_CPU_S = {"raw": 433.0, "png0": 280.0, "png": 44.8, "context": 76.3}
 
 
 def record_form(compression):
@@ -55,19 +55,18 @@ def features_bytes(path, crop):
 
 
 def estimate(samples, crop, compression=None, context=False):
-    """{records, unreadable, bytes, seconds}: LMDB size and build time."""
+    """{records, unreadable, bytes, seconds}: LMDB size and CPU seconds to build it."""
     raw = [(features_bytes if context else image_bytes)(s.source, crop) for s in samples]
     found = [n for n in raw if n is not None]
     form = "context" if context else record_form(compression)
-    ratio = 1.0 if form in ("raw", "context") else PNG_SIZE_RATIO.get(compression,
-                                                                      PNG_SIZE_RATIO_HIGHER)
+    ratio = 1.0 if form in ("raw", "context") else PNG_SIZE_RATIO[min(compression, 1)]
     disk = sum(stored_bytes(int(n * ratio)) for n in found)
     return dict(records=len(found), unreadable=len(raw) - len(found), bytes=disk,
-                seconds=sum(found) / 1e6 / BUILD_MB_PER_S[form])
+                seconds=sum(found) / 1e6 / BUILD_MB_PER_CPU_S[form])
 
 
 def describe(path, guess):
-    text = "%s: about %s for %d records, built in about %s" % (
+    text = "%s: about %s for %d records, built in about %s of CPU time" % (
         path, size(guess["bytes"]), guess["records"], duration(guess["seconds"]))
     if guess["unreadable"]:
         text += " (%d inputs unreadable or missing, not counted)" % guess["unreadable"]
