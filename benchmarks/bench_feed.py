@@ -29,12 +29,14 @@ import time
 
 import cv2
 import numpy as np
+from google.protobuf import text_format
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 from data_fixtures import smooth_image  # noqa: E402
 from prototxt_gen.datasets import DATASETS  # noqa: E402
 from prototxt_gen.generate import Options, all_files, render  # noqa: E402
+from prototxt_gen.schema import pb  # noqa: E402
 from tools.data import cli  # noqa: E402
 from tools.data.context import feature_label_record, float_datum  # noqa: E402
 from tools.data.lmdb_writer import build  # noqa: E402
@@ -96,8 +98,6 @@ def timed(how):
 
 def data_part(net_path, source, crop=None, mean=()):
     """The generated net's input layers only (Data, then Slice if any), reading `source`."""
-    from prototxt_gen.schema import pb
-    from google.protobuf import text_format
     with open(net_path) as f:
         net = text_format.Parse(f.read(), pb.NetParameter())
     layers = [layer for layer in net.layer[:2] if layer.type in ("Data", "Slice")]
