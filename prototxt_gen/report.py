@@ -2,7 +2,6 @@
 prototxt alone with Caffe's own size rules (floor for convolution, ceil for
 pooling), so a user can check a net before handing it to Caffe.
 """
-import math
 from dataclasses import dataclass
 
 from google.protobuf import text_format
@@ -62,6 +61,15 @@ def _window(param):
             _first(param.pad, 0), _first(param.dilation, 1))
 
 
+def pooled_size(n, kernel, stride, pad):
+    """Caffe's pooling output size: rounded up, then, with padding, one less when
+    the last window would start in the bottom/right padding (pooling_layer.cpp)."""
+    size = -(-(n + 2 * pad - kernel) // stride) + 1
+    if pad and (size - 1) * stride >= n + pad:
+        size -= 1
+    return size
+
+
 def inputs(net):
     """Blobs declared by the legacy `input` fields (older deploy nets, like the
     released ones); Input and Data layers are traced as layers."""
@@ -98,9 +106,11 @@ def layer_outputs(layer, known):
         if t == "Deconvolution":
             size = lambda n: s * (n - 1) + span - 2 * p  # noqa: E731
             jump = b.jump / s
+        elif t == "Pooling":
+            size = lambda n: pooled_size(n, k, s, p)  # noqa: E731
+            jump = b.jump * s
         else:
-            rnd = math.ceil if t == "Pooling" else math.floor
-            size = lambda n: int(rnd((n + 2 * p - span) / s)) + 1  # noqa: E731
+            size = lambda n: (n + 2 * p - span) // s + 1  # noqa: E731
             jump = b.jump * s
         channels = b.channels if t == "Pooling" else param.num_output
         rf_jump = jump if t == "Deconvolution" else b.jump

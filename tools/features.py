@@ -15,8 +15,9 @@ from tqdm import tqdm
 
 from prototxt_gen.datasets import DATASETS
 
+from .backend import BackendError, add_argument, open_net
 from .predict import model_file, read_image, require_files
-from .tiling import DeployNet, prepare, tiled
+from .tiling import prepare, tiled
 
 
 def scores(net, image, dataset):
@@ -44,6 +45,7 @@ def parse_args(argv):
                    help="front-end deploy net (default: caffe_models/<data set>/frontend_deploy.prototxt)")
     p.add_argument("--out", required=True, metavar="DIR", help="where <image name>.npy goes")
     p.add_argument("--gpu", type=int, metavar="N", help="GPU to run on (default: CPU)")
+    add_argument(p)
     return p, p.parse_args(argv)
 
 
@@ -55,7 +57,10 @@ def main(argv=None):
     if not paths:
         parser.error("no images: give IMAGE paths or --list FILE")
     require_files(parser, [net_path, args.weights] + paths)
-    net = DeployNet(net_path, args.weights, args.gpu)
+    try:
+        net = open_net(args.backend, net_path, args.weights, args.gpu)
+    except BackendError as e:
+        parser.error(str(e))
     os.makedirs(args.out, exist_ok=True)
     for path in tqdm(paths, unit="image", file=sys.stderr):
         target = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0] + ".npy")

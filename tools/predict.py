@@ -3,8 +3,9 @@ images with a deploy net and writes colour (palette) PNGs.
 
 The default net is the generated caffe_models/<data set>/dilationN_<data
 set>_deploy.prototxt, whose layer names are the released models', so the
-authors' .caffemodel files load into it.  Runs inside containers too
-(Python 3.6 in NVIDIA's Caffe image).
+authors' .caffemodel files load into it.  `--backend onnx` runs it without
+Caffe; `--crf` adds the dense CRF.  Runs inside containers too (Python 3.6 in
+NVIDIA's Caffe image).
 """
 import argparse
 import os
@@ -15,8 +16,10 @@ import numpy as np
 
 from prototxt_gen.datasets import DATASETS
 
+from . import crf
+from .backend import BackendError, add_argument, open_net
 from .palettes import write_labels
-from .tiling import DeployNet, prepare, tiled
+from .tiling import prepare, tiled
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,17 +42,19 @@ def zoom(prob, factor, height, width):
     return top * (1 - rt)[:, None] + bottom * rt[:, None]
 
 
-def probabilities(net, image, dataset):
-    """C x H x W class probabilities of a BGR image; `net` is a DeployNet."""
+def probabilities(net, image, dataset, crf_params=None):
+    """C x H x W class probabilities of a BGR image (`net` from backend.open_net),
+    refined by a dense CRF with `crf_params`, if given."""
     prob, stride = tiled(net.blob("prob"), prepare(image, dataset.mean), net.tile_shape)
     height, width = image.shape[:2]
     if stride > 1:
         prob = zoom(prob, stride, height, width)
-    return prob[:, :height, :width]
+    prob = prob[:, :height, :width]
+    return crf.refine(prob, image, crf_params) if crf_params else prob
 
 
-def segment(net, image, dataset):
-    return probabilities(net, image, dataset).argmax(axis=0)
+def segment(net, image, dataset, crf_params=None):
+    return probabilities(net, image, dataset, crf_params).argmax(axis=0)
 
 
 def model_file(dataset, name):
@@ -80,6 +85,8 @@ def parse_args(argv):
     p.add_argument("--out", default="predictions", metavar="DIR",
                    help="where <image name>.png goes (default: %(default)s)")
     p.add_argument("--gpu", type=int, metavar="N", help="GPU to run on (default: CPU)")
+    add_argument(p)
+    crf.add_arguments(p)
     return p, p.parse_args(argv)
 
 
@@ -88,11 +95,17 @@ def main(argv=None):
     dataset = DATASETS[args.dataset]
     net_path = args.net or model_file(dataset, dataset.deploy_name)
     require_files(parser, [net_path, args.weights] + args.images)
-    net = DeployNet(net_path, args.weights, args.gpu)
+    crf_params = crf.from_args(args) if args.crf else None
+    try:
+        if crf_params:
+            crf.require()
+        net = open_net(args.backend, net_path, args.weights, args.gpu)
+    except (BackendError, crf.CrfError) as e:
+        parser.error(str(e))
     os.makedirs(args.out, exist_ok=True)
     for path in args.images:
         target = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0] + ".png")
-        write_labels(target, segment(net, read_image(path), dataset), dataset.name)
+        write_labels(target, segment(net, read_image(path), dataset, crf_params), dataset.name)
         print(target)
     return 0
 

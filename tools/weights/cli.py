@@ -1,4 +1,4 @@
-"""Command line: `python -m tools.weights {to-npz,from-npz,vgg16,identity,merge}`.
+"""Command line: `python -m tools.weights {to-npz,from-npz,vgg16,identity,merge,to-onnx}`.
 
 A bad file, a misfit or a bad argument ends in one line and exit code 2, never
 a traceback.
@@ -26,6 +26,7 @@ Weight tools for the dilated-convolution nets (no Caffe needed):
   vgg16     ImageNet VGG-16 caffemodel -> the front end's initial weights
   identity  identity-initialized context module (paper eq. 4, 5)
   merge     trained front end + trained context module -> joint net weights
+  to-onnx   deploy prototxt + caffemodel -> ONNX model (opset 17), checked
 Fixed bilinear Deconvolution layers of the net (Cityscapes' ctx_upsample) get
 their weights written too.
 """
@@ -93,7 +94,39 @@ def parser():
     c.add_argument("context", metavar="CONTEXT.caffemodel")
     c.add_argument("net", metavar="JOINT.prototxt")
     c.add_argument("out", metavar="OUT.caffemodel")
+
+    c = sub.add_parser("to-onnx", help="deploy net + caffemodel -> ONNX model (opset 17)",
+                       description="An ONNX model (opset 17, IR 8; batch size left open) of a "
+                                   "deploy net, legacy `input:` fields included: Convolution "
+                                   "(dilation, pad, group, stride), Deconvolution, MAX Pooling "
+                                   "with Caffe's rounding, ReLU, Softmax, Crop; Dropout and Split "
+                                   "pass through. Any other layer type is an error. Every "
+                                   "parameter layer must be in the caffemodel (fixed bilinear "
+                                   "upsampling is filled in); its other layers are ignored, as "
+                                   "Caffe ignores them. The ONNX checker and ONNX's shape "
+                                   "inference (against Caffe's sizes) must pass. Needs the onnx "
+                                   "extra: pip install -e .[onnx]")
+    c.add_argument("net", metavar="DEPLOY.prototxt")
+    c.add_argument("model", metavar="W.caffemodel")
+    c.add_argument("out", metavar="OUT.onnx")
+    c.add_argument("--output", action="append", metavar="BLOB",
+                   help="blob to expose as an output, repeatable (default: the net's outputs, "
+                        "e.g. prob)")
     return p
+
+
+def _to_onnx(args):
+    try:
+        from . import onnx_export
+    except ImportError as e:
+        raise WeightsError("to-onnx needs the onnx package (%s): pip install -e .[onnx]" % e)
+    model = onnx_export.export(args.net, args.model, args.output)
+    onnx_export.save(model, args.out)
+    shapes = ["%s %s" % (v.name, "x".join(str(d.dim_value or d.dim_param)
+                                           for d in v.type.tensor_type.shape.dim))
+              for v in model.graph.output]
+    return "wrote %s: opset %d, %d nodes, outputs %s" % (
+        args.out, onnx_export.OPSET, len(model.graph.node), ", ".join(shapes))
 
 
 def _written(out, net, layers, left=()):
@@ -123,6 +156,8 @@ def run(args):
             net = load_net(args.net)
             return _written(args.out, net, *fit(net, layers, required=()))
         return _written(args.out, None, list(layers.values()))
+    if args.command == "to-onnx":
+        return _to_onnx(args)
     net = load_net(args.net)
     layers = merge(Caffemodel(args.front_end), Caffemodel(args.context))
     return _written(args.out, net, *fit(net, layers))

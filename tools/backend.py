@@ -1,0 +1,78 @@
+"""The forward pass of predict, features and evaluate, chosen by name: `caffe`
+(pycaffe) or `onnx` (ONNX Runtime running the graph that `tools.weights
+to-onnx` builds from the same prototxt and caffemodel, so nothing imports
+Caffe).  Both give `tile_shape` and `blob(name)`, a forward(tile) -> blob
+function for tools.tiling.tiled, so tiling, zoom and reports stay shared.
+
+Runs inside containers too (Python 3.6): the ONNX modules load only for `onnx`.
+"""
+import numpy as np
+
+from .tiling import DeployNet
+
+BACKENDS = ("caffe", "onnx")
+
+
+class BackendError(Exception):
+    """A net or weights the backend cannot run, or a missing extra: one line."""
+
+
+def add_argument(parser):
+    parser.add_argument("--backend", choices=BACKENDS, default="caffe",
+                        help="forward pass by pycaffe, or by ONNX Runtime without Caffe (CUDA "
+                             "when onnxruntime has it, else CPU; pip install -e .[onnx]) "
+                             "(default: %(default)s)")
+
+
+def open_net(backend, prototxt, weights, gpu=None):
+    """A deploy net of `backend` with tile_shape and blob(name)."""
+    if backend == "caffe":
+        return DeployNet(prototxt, weights, gpu)
+    return OnnxNet(prototxt, weights, gpu)
+
+
+def providers(available, gpu):
+    """ONNX Runtime execution providers: CUDA (device `gpu`, default 0) when this
+    onnxruntime has it, then the CPU."""
+    if "CUDAExecutionProvider" in available:
+        return [("CUDAExecutionProvider", {"device_id": gpu or 0}), "CPUExecutionProvider"]
+    if gpu is not None:
+        raise BackendError("--gpu %d: this onnxruntime has no CUDAExecutionProvider; install "
+                           "onnxruntime-gpu, or leave out --gpu to run on the CPU" % gpu)
+    return ["CPUExecutionProvider"]
+
+
+class OnnxNet:
+    """A deploy net and caffemodel run by ONNX Runtime; each blob asked for gets
+    a graph that outputs it."""
+
+    def __init__(self, prototxt, weights, gpu=None):
+        try:
+            import onnxruntime
+            from .weights import WeightsError
+            from .weights import onnx_export
+        except ImportError as e:
+            raise BackendError("--backend onnx needs the onnx extra (%s): pip install -e .[onnx]" % e)
+        self._runtime, self._export = onnxruntime, onnx_export
+        self._providers = providers(onnxruntime.get_available_providers(), gpu)
+        try:
+            self._net, self._layers = onnx_export.load(prototxt, weights)
+        except WeightsError as e:
+            raise BackendError(str(e))
+        self.input, blob = next(iter(onnx_export.input_blobs(self._net).items()))
+        self.tile_shape = (blob.height, blob.width)
+
+    def blob(self, name):
+        """forward() for `tiled` that returns blob `name` of the tile."""
+        try:
+            model = self._export.to_model(self._net, self._layers, [name])
+        except self._export.WeightsError as e:
+            raise BackendError(str(e))
+        session = self._runtime.InferenceSession(model.SerializeToString(),
+                                                 providers=self._providers)
+        del model
+
+        def forward(tile):
+            batch = np.ascontiguousarray(tile[None], dtype=np.float32)
+            return session.run([name], {self.input: batch})[0][0]
+        return forward

@@ -1,0 +1,195 @@
+"""A Caffe deploy net and its weights as an ONNX model (opset OPSET), built with
+onnx.helper / numpy_helper from the prototxt we already parse (report.load)
+and the weights fit() has checked, so any runtime can run the released models.
+
+Sizes come from the report's shape engine (Caffe's rounding rules).  Max
+pooling does not use ONNX's ceil_mode: runtimes have disagreed on which
+ceil-mode windows to keep, so each Pooling gets explicit bottom/right padding
+that makes ONNX's floor rule give Caffe's count, windows clipped to the input
+as Caffe clips them (padding never wins a max).
+"""
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from prototxt_gen import report
+
+from . import WeightsError, whole_file
+from .caffemodel import Caffemodel
+from .netcheck import fit, load_net, param_shapes
+
+OPSET = 17
+IR_VERSION = 8  # the IR of opset 17, so older runtimes load the file too
+IDENTITY = ("Dropout", "Split")  # Dropout is the identity at inference
+MAPPED = ("Input", "Convolution", "Deconvolution", "Pooling", "ReLU", "Softmax", "Crop") + IDENTITY
+
+
+def _pair(param, field, default):
+    """(h, w) of a Convolution/Pooling field as Caffe reads it: the `_h`/`_w`
+    fields when set, else the field (one value for both, or h then w), else
+    `default`."""
+    split = {"kernel_size": "kernel"}.get(field, field)
+    if param.DESCRIPTOR.fields_by_name.get(split + "_h") and param.HasField(split + "_h"):
+        return getattr(param, split + "_h"), getattr(param, split + "_w")
+    value = getattr(param, field)
+    if isinstance(value, int):  # Pooling's single fields carry their own defaults
+        return value, value
+    return (value[0], value[-1]) if len(value) else (default, default)
+
+
+def _conv(layer, x, weights, shape):
+    cp = layer.convolution_param
+    ph, pw = _pair(cp, "pad", 0)
+    op = "Conv" if layer.type == "Convolution" else "ConvTranspose"
+    return op, [x] + weights, dict(kernel_shape=list(shape[2:]), strides=list(_pair(cp, "stride", 1)),
+                                   pads=[ph, pw, ph, pw], dilations=list(_pair(cp, "dilation", 1)),
+                                   group=cp.group)
+
+
+def _pool(layer, x, bottom, top):
+    pp = layer.pooling_param
+    (kh, kw), (sh, sw), (ph, pw) = (_pair(pp, f, d) for f, d in
+                                    (("kernel_size", 0), ("stride", 1), ("pad", 0)))
+    if pp.pool != pp.MAX or pp.global_pooling or not kh:
+        raise WeightsError("layer %s: only MAX pooling with a kernel size has an ONNX mapping"
+                           % layer.name)
+    # bottom/right padding that makes floor((n + pads - k) / s) + 1 equal Caffe's size
+    end = [max(0, (out - 1) * s + k - n - p) for out, n, k, s, p in
+           ((top.height, bottom.height, kh, sh, ph), (top.width, bottom.width, kw, sw, pw))]
+    return "MaxPool", [x], dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw] + end)
+
+
+def _crop(layer, x, bottom, ref):
+    """Caffe's Crop over height and width (axis 2, the report's model of it)."""
+    offsets = list(layer.crop_param.offset) or [0]
+    offsets = offsets * 2 if len(offsets) == 1 else offsets
+    sizes, dims = (ref.height, ref.width), (bottom.height, bottom.width)
+    if layer.crop_param.axis != 2 or len(offsets) != 2 or any(
+            o + s > d for o, s, d in zip(offsets, sizes, dims)):
+        raise WeightsError("layer %s: only a Crop of axis 2 with offsets that fit has an ONNX "
+                           "mapping" % layer.name)
+    consts = [(layer.name + "/" + k, np.array(v, dtype=np.int64)) for k, v in
+              (("starts", offsets), ("ends", [o + s for o, s in zip(offsets, sizes)]),
+               ("axes", [2, 3]))]
+    return "Slice", [x] + [name for name, _ in consts], {}, consts
+
+
+def _check_mapped(net):
+    for layer in net.layer:
+        if layer.type not in MAPPED:
+            raise WeightsError("layer %s: type %s has no ONNX mapping (mapped: %s)"
+                               % (layer.name, layer.type, ", ".join(MAPPED)))
+
+
+def _net_outputs(net):
+    """Caffe's rule: blobs that no later layer reads."""
+    outputs = []
+    for i, layer in enumerate(net.layer):
+        read_later = {b for later in net.layer[i + 1:] for b in later.bottom}
+        outputs += [t for t in layer.top if t not in read_later and t not in outputs]
+    return outputs
+
+
+def _value_info(name, blob):
+    """A float tensor N x C x H x W; the batch N is left open."""
+    return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                         ["N", blob.channels, blob.height, blob.width])
+
+
+def _node(layer, tensor, known, tops, weights):
+    """(ONNX op, inputs, attributes, constants) of one mapped layer."""
+    x, bottom = tensor[layer.bottom[0]], known[layer.bottom[0]]
+    if layer.type in ("Convolution", "Deconvolution"):
+        arrays = [np.asarray(a, np.float32) for a in weights[layer.name]]
+        consts = [("%s/%d" % (layer.name, j), a) for j, a in enumerate(arrays)]
+        return _conv(layer, x, [n for n, _ in consts], arrays[0].shape) + (consts,)
+    if layer.type == "Pooling":
+        return _pool(layer, x, bottom, tops[0]) + ([],)
+    if layer.type == "ReLU":
+        slope = layer.relu_param.negative_slope
+        return ("LeakyRelu", [x], dict(alpha=slope), []) if slope else ("Relu", [x], {}, [])
+    if layer.type == "Softmax":
+        return "Softmax", [x], dict(axis=layer.softmax_param.axis), []
+    return _crop(layer, x, bottom, known[layer.bottom[1]])
+
+
+def to_model(net, layers, outputs=None):
+    """ONNX ModelProto of `net` (a parsed deploy prototxt) with `layers` (as fit()
+    returns them), exposing blobs `outputs` (default: the net's own outputs)."""
+    _check_mapped(net)
+    weights = {layer.name: layer.load() for layer in layers}
+    known = report.inputs(net)
+    graph_inputs = [_value_info(name, blob) for name, blob in input_blobs(net).items()]
+    last_writer = {top: i for i, layer in enumerate(net.layer) for top in layer.top}
+    tensor = {name: name for name in known}  # Caffe blob -> the ONNX tensor holding it now
+    nodes, initializers = [], []
+    for i, layer in enumerate(net.layer):
+        tops = report.layer_outputs(layer, known)
+        if layer.type == "Input":
+            tensor.update((top, top) for top in layer.top)
+        elif layer.type in IDENTITY:
+            tensor.update((top, tensor[layer.bottom[0]]) for top in layer.top)
+        else:
+            op, args, attrs, consts = _node(layer, tensor, known, tops, weights)
+            initializers += [numpy_helper.from_array(value, name) for name, value in consts]
+            top = layer.top[0]
+            tensor[top] = top if last_writer[top] == i else "%s@%s" % (top, layer.name)
+            nodes.append(helper.make_node(op, args, [tensor[top]], name=layer.name, **attrs))
+        known.update(zip(layer.top, tops))
+    wanted = list(outputs or _net_outputs(net))
+    unknown = [name for name in wanted if known.get(name) is None]
+    if unknown:
+        raise WeightsError("net %r has no image blob %s to output" % (net.name, ", ".join(unknown)))
+    for name in wanted:
+        if tensor[name] != name:  # renamed by an identity layer, or written again later
+            nodes.append(helper.make_node("Identity", [tensor[name]], [name], name=name + "/output"))
+    graph = helper.make_graph(nodes, net.name or "caffe_net", graph_inputs,
+                              [_value_info(name, known[name]) for name in wanted],
+                              initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="dilation-caffe tools.weights", ir_version=IR_VERSION)
+    _check(model)
+    return model
+
+
+def _check(model):
+    """onnx.checker, then ONNX's own shape inference must reach Caffe's sizes."""
+    onnx.checker.check_model(model)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    declared = {v.name: v for v in model.graph.output}
+    for value in inferred.graph.output:
+        have = [d.dim_value for d in value.type.tensor_type.shape.dim][1:]
+        need = [d.dim_value for d in declared[value.name].type.tensor_type.shape.dim][1:]
+        if have != need:
+            raise WeightsError("ONNX computes %s as %s, Caffe as %s" % (value.name, have, need))
+
+
+def load(prototxt, caffemodel):
+    """(net, layers) of a deploy prototxt and a caffemodel, checked.  Every
+    parameter layer of the net must be in the caffemodel (fixed bilinear
+    upsampling excepted); layers of the caffemodel the net lacks are ignored,
+    as Caffe ignores them."""
+    net = load_net(prototxt)
+    _check_mapped(net)  # before reading a large caffemodel
+    wanted = param_shapes(net)
+    given = {name: layer for name, layer in Caffemodel(caffemodel).layers.items() if name in wanted}
+    return net, fit(net, given, required=None)[0]
+
+
+def export(prototxt, caffemodel, outputs=None):
+    return to_model(*load(prototxt, caffemodel), outputs=outputs)
+
+
+def input_blobs(net):
+    """{name: report.Blob} of the net's inputs: legacy `input` fields, then Input layers."""
+    blobs = report.inputs(net)
+    for layer in net.layer:
+        if layer.type == "Input":
+            blobs.update(zip(layer.top, report.layer_outputs(layer, {})))
+    return blobs
+
+
+def save(model, path):
+    """Writes the model whole or not at all."""
+    with whole_file(path) as tmp:
+        onnx.save_model(model, tmp)
