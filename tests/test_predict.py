@@ -2,18 +2,16 @@
 prediction.  The quick tier uses a numpy stand-in with the front end's
 geometry; the Caffe tier runs small generated deploy nets with random weights
 and compares the tiled result with one untiled forward pass."""
-from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
-from google.protobuf import text_format
 from PIL import Image
 
 from conftest import REPO, caffe_env, run_caffe, run_module
+from onnx_fixtures import deploy_prototxt
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.frontend import MARGIN as FRONTEND_MARGIN
-from prototxt_gen.nets import deploy_net
 from tools.features import scores
 from tools.palettes import read_labels
 from tools.predict import model_file, probabilities, zoom
@@ -156,9 +154,7 @@ def test_scores_keep_one_cell_per_8_pixels_from_pixel_0():
 # ---- real Caffe ----------------------------------------------------------------------
 
 def small_deploy(tmp_path, name, stage, size):
-    ds = replace(DATASETS[name], deploy_size=size)
-    path = tmp_path / ("%s_%s_deploy.prototxt" % (name, stage))
-    path.write_text(text_format.MessageToString(deploy_net(ds, stage)))
+    path = deploy_prototxt(tmp_path, name, stage, size)
     weights = tmp_path / ("%s_%s.caffemodel" % (name, stage))
     layers = run_caffe("make_weights", script=JOBS, prototxt=str(path), out=str(weights))["layers"]
     return path, weights, layers
