@@ -1,4 +1,4 @@
-"""A Caffe deploy net and its weights as an ONNX model (opset OPSET), built with
+"""A Caffe deploy net and its weights as an ONNX model (opset 17), built with
 onnx.helper / numpy_helper from the prototxt we already parse (report.load)
 and the weights fit() has checked, so any runtime can run the released models.
 
