@@ -105,6 +105,16 @@ def test_missing_extras_are_one_line_errors(model, tmp_path):
         assert "Traceback" not in out.stderr
 
 
+def test_weights_that_miss_a_layer_are_named(model, tmp_path):
+    context_only = random_weights(REPO / "caffe_models/camvid/context_deploy.prototxt",
+                                  tmp_path / "context.caffemodel")
+    out = run_module("tools.predict", model["image"], "--dataset", "camvid", "--weights", context_only,
+                     "--net", model["net"], "--backend", "onnx", "--out", tmp_path / "p",
+                     env=no_caffe_env(tmp_path))
+    assert out.returncode == 2 and "missing conv1_1" in out.stderr.splitlines()[-1], out.stderr
+    assert not (tmp_path / "p").exists()
+
+
 def test_cuda_is_used_when_onnxruntime_has_it():
     assert providers(["CPUExecutionProvider"], None) == ["CPUExecutionProvider"]
     assert providers(["CUDAExecutionProvider", "CPUExecutionProvider"], 1)[0] == (
