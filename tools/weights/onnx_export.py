@@ -3,9 +3,11 @@ onnx.helper / numpy_helper from the prototxt we already parse (report.load)
 and the weights fit() has checked, so any runtime can run the released models.
 
 Sizes come from the report's shape engine (Caffe's rounding rules).  Max
-pooling does not use ONNX's ceil_mode: runtimes have disagreed on which
-ceil-mode windows to keep, so each Pooling gets explicit bottom/right padding
-that makes ONNX's floor rule give Caffe's count, windows clipped to the input
+pooling does not use ONNX's ceil_mode: tools disagree on a ceil-mode window
+that would start in the padding (for 9 pixels, kernel 2, stride 2, pad 1, onnx
+1.23's shape inference says 6 windows, onnxruntime 1.32 computes 5, as Caffe
+does).  Each Pooling gets explicit bottom/right padding instead, which makes
+ONNX's floor rule give Caffe's count everywhere, windows clipped to the input
 as Caffe clips them (padding never wins a max).
 """
 import numpy as np
