@@ -156,8 +156,9 @@ def main(argv=None):
                 matrix += confusion(prediction, truth, dataset.classes)
         except ValueError as e:
             parser.error("%s vs %s: %s" % (first, truth_path, e))
-        if index < args.examples:
-            examples.append(save_example(args.out, index, name, image, found[-1], truth, dataset.name))
+        if index < args.examples:  # with --crf, the CRF's prediction; with --crf-search, none's
+            shown = found[0 if args.crf_search else -1]
+            examples.append(save_example(args.out, index, name, image, shown, truth, dataset.name))
     classes = names(dataset.name)
     rows = []
     for (label, _), matrix in zip(scored, matrices):
