@@ -11,7 +11,9 @@ import pytest
 
 from conftest import REPO, caffe_env, run_module
 from onnx_fixtures import deploy_prototxt, photo, random_weights
-from tools.backend import BackendError, providers
+from prototxt_gen.datasets import DATASETS
+from tools.backend import BackendError, OnnxNet, providers
+from tools.predict import segment
 from tools.palettes import write_labels
 from tools.weights.netcheck import load_net
 from weights_fixtures import narrow, write_net
@@ -103,6 +105,17 @@ def test_missing_extras_are_one_line_errors(model, tmp_path):
                          "--out", tmp_path / "p", env=env)
         assert out.returncode == 2 and fix in out.stderr.splitlines()[-1], out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_the_graph_of_a_blob_is_built_once_for_all_images(model, monkeypatch):
+    from tools.weights import onnx_export
+    net = OnnxNet(str(model["net"]), str(model["weights"]))
+    built, to_model = [], onnx_export.to_model
+    monkeypatch.setattr(onnx_export, "to_model", lambda *a: built.append(a[2]) or to_model(*a))
+    image = cv2.imread(str(model["image"]))
+    first, second = (segment(net, image, DATASETS["camvid"]) for _ in range(2))
+    assert built == [["prob"]] and first.shape == (37, 45)
+    np.testing.assert_array_equal(first, second)
 
 
 def test_weights_that_miss_a_layer_are_named(model, tmp_path):

@@ -59,18 +59,21 @@ class OnnxNet:
             self._net, self._layers = onnx_export.load(prototxt, weights)
         except WeightsError as e:
             raise BackendError(str(e))
+        self._sessions = {}
         self.input, blob = next(iter(onnx_export.input_blobs(self._net).items()))
         self.tile_shape = (blob.height, blob.width)
 
     def blob(self, name):
-        """forward() for `tiled` that returns blob `name` of the tile."""
-        try:
-            model = self._export.to_model(self._net, self._layers, [name])
-        except self._export.WeightsError as e:
-            raise BackendError(str(e))
-        session = self._runtime.InferenceSession(model.SerializeToString(),
-                                                 providers=self._providers)
-        del model
+        """forward() for `tiled` that returns blob `name` of the tile; the graph
+        and session of each blob are built once (seconds for VGG)."""
+        if name not in self._sessions:
+            try:
+                model = self._export.to_model(self._net, self._layers, [name])
+            except self._export.WeightsError as e:
+                raise BackendError(str(e))
+            self._sessions[name] = self._runtime.InferenceSession(model.SerializeToString(),
+                                                                  providers=self._providers)
+        session = self._sessions[name]
 
         def forward(tile):
             batch = np.ascontiguousarray(tile[None], dtype=np.float32)
