@@ -32,7 +32,8 @@ set's palette); 255 is ignored. For VOC, e.g.:
 
 With --weights and --crf, each image is scored with and without the dense CRF
 from one forward pass: the rows NAME and "NAME + CRF", as in Tables 3 and 4
-(e.g. --name "Front + Large" --crf --compare). --crf-search instead scores
+(e.g. --name "Front + Large" --crf --compare); the CRF's predictions go to
+OUT/predictions_crf/. --crf-search instead scores
 every CRF setting of a small grid (bilateral weight 3/4/5 x width 50/69/90/121
 x colour width 3/5, the other settings as given) from one forward pass per
 image and lists the settings best first (in OUT/iou.csv too); the paper and
