@@ -9,6 +9,7 @@ import sys
 from .datasets import DATASETS
 from .frontend import MARGIN, STRIDE
 from .generate import STAGES, Options, all_files, write
+from .solvers import LR_PRESETS, TEST_ITER
 from .report import ReportError, report
 
 DESCRIPTION = """\
@@ -74,6 +75,24 @@ def stage(text):
     return text
 
 
+def stage_iterations(text):
+    """STAGE=N -> (stage, N)."""
+    name, _, count = text.partition("=")
+    return stage(name), positive(count)
+
+
+def tile_size(text):
+    """N or HxW (deploy tile in pixels; each side > 372)."""
+    sides = text.lower().split("x")
+    if len(sides) > 2:
+        raise argparse.ArgumentTypeError("%r: give N or HxW" % text)
+    sizes = tuple(positive(s) for s in sides)
+    if min(sizes) <= 2 * MARGIN:
+        raise argparse.ArgumentTypeError("%r: a deploy tile must be larger than %d pixels"
+                                         % (text, 2 * MARGIN))
+    return sizes * 2 if len(sizes) == 1 else sizes
+
+
 def generate_parser():
     p = Parser(prog="python -m prototxt_gen", description=DESCRIPTION, epilog=EPILOG,
                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +121,30 @@ def generate_parser():
     p.add_argument("--cpu", action="store_true", help="solvers run on the CPU (default: GPU)")
     p.add_argument("--up", action="store_true",
                    help="deploy nets end in a fixed bilinear x8 Deconvolution (zoom in the net)")
+    p.add_argument("--context-padding", choices=("same", "buffer"),
+                   help="context convolutions of EVERY net (train, test, deploy): same (each 3x3 "
+                        "conv pads by its dilation) or buffer (the first pads by the receptive "
+                        "field margin, 33 for 8 layers; no other pads); default: the released "
+                        "model's (VOC buffer, the others same)")
+    p.add_argument("--train-upsampled", action="store_true",
+                   help="front-end and joint nets compute the loss after the fixed bilinear x8 "
+                        "Deconvolution with labels at stride 1 (the authors' train.py --up), and "
+                        "deploy with it; always so for Cityscapes, as its released model")
+    p.add_argument("--no-test-net", action="store_true",
+                   help="solvers without a test net (the authors' advice for Cityscapes joint "
+                        "training at 1396, where the test net does not fit in GPU memory)")
+    p.add_argument("--lr-preset", choices=sorted(LR_PRESETS), default="paper",
+                   help="paper: front end 1e-3 (section 5); authors-code: front end 1e-4 "
+                        "(their train.py); context 1e-3 and joint 1e-5 in both "
+                        "(default: %(default)s)")
+    p.add_argument("--max-iter", type=stage_iterations, action="append", default=[],
+                   metavar="STAGE=N",
+                   help="iterations of a stage's solvers (repeatable), e.g. context=60 for a "
+                        "short trial; snapshot and test intervals shrink to fit")
+    p.add_argument("--test-iter", type=positive, default=TEST_ITER, metavar="N",
+                   help="test batches per test pass (default: %(default)s)")
+    p.add_argument("--deploy-size", type=tile_size, metavar="N|HxW",
+                   help="deploy tile in pixels (default: the released model's, VOC 900)")
     return p
 
 
@@ -127,7 +170,11 @@ def main(argv=None):
     opts = Options(datasets=tuple(args.dataset or DATASETS), stages=tuple(args.stage or STAGES),
                    out=args.out, lmdb_root=args.lmdb_root, crop=args.crop, batch=args.batch,
                    iter_size=args.iter_size, context_crop=args.context_crop,
-                   context_batch=args.context_batch, cpu=args.cpu, upsample=args.up)
+                   context_batch=args.context_batch, cpu=args.cpu, upsample=args.up,
+                   context_padding=args.context_padding, train_upsampled=args.train_upsampled,
+                   no_test_net=args.no_test_net, lr_preset=args.lr_preset,
+                   max_iter=tuple(args.max_iter), test_iter=args.test_iter,
+                   deploy_size=args.deploy_size)
     try:
         paths = write(all_files(opts))
     except OSError as e:

@@ -32,3 +32,9 @@ def label_on_output_grid(net, label_full, first_conv, score):
     near = L.crop(net, "label_crop", label_full, first_conv, offset=MARGIN % STRIDE)
     grid = L.max_pool(net, "label_subsample", near, kernel=1, stride=STRIDE)
     return L.crop(net, "label", grid, score, offset=MARGIN // STRIDE)
+
+
+def label_at_full_resolution(net, label_full, score):
+    """label[h][w] = label_full[186 + h][186 + w], sized like the upsampled `score`
+    (the label stride 1 of the authors' `--up`)."""
+    return L.crop(net, "label", label_full, score, offset=MARGIN)

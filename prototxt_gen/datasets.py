@@ -13,7 +13,8 @@ class Dataset:
     zoom: int               # upsampling after the net (1: the net upsamples itself)
     mean: tuple             # BGR
     crop: int               # front-end / joint training crop
-    context_crop: int       # context training crop, in front-end output cells
+    context_crop: int       # context training crop, in front-end output cells (VOC: one
+                            # deploy tile's whole output, as the authors' label_shape 66 66)
     batch: int = 7          # front-end batch x iter_size = the paper's 14
     iter_size: int = 2
     context_batch: int = 60
@@ -36,7 +37,7 @@ class Dataset:
 
 DATASETS = {d.name: d for d in (
     Dataset("pascal_voc", 21, 8, "large", "buffer", (900, 900), 8,
-            (102.93, 111.36, 116.52), crop=500, context_crop=64,
+            (102.93, 111.36, 116.52), crop=500, context_crop=66,
             classifier="fc-final", context_prefix="ct_", coco=True),
     Dataset("camvid", 11, 8, "basic", "same", (900, 1100), 8,
             (110.70, 108.78, 105.41), crop=900, context_crop=96,

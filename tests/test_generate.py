@@ -128,7 +128,7 @@ def test_training_data_layers_follow_design_3b():
 def test_context_training_reads_features_and_label():
     net = parsed(VOC + "context_train.prototxt")
     tp = layer(net, "data_label").transform_param
-    assert (tp.crop_size, tp.mirror, list(tp.mean_value)) == (64, True, [])
+    assert (tp.crop_size, tp.mirror, list(tp.mean_value)) == (66, True, [])
     assert layer(net, "slice").slice_param.slice_point == [21]
     assert layer(net, "ct_conv1_1").bottom == ["data"]
     assert layer(net, "loss").bottom == ["ct_final", "label"]
