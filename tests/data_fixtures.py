@@ -15,6 +15,9 @@ from scipy.io import savemat
 from tools.palettes import write_labels
 
 CLASSES = 21
+# Stored score maps are whole deploy tile outputs, as tools.features stores them:
+# 6 x 6 cells per tile (a 420-pixel deploy tile), so every fixture image has one.
+TILE_CELLS = 6
 # id -> (height, width).  Padded by 186, 2007_000063 is still shorter than the
 # tests' crops (388, 404), so it is padded again up to the crop; at crop 404 most are.
 VOC_TRAIN = {"2007_000032": (30, 40), "2007_000039": (17, 31), "2007_000063": (12, 10)}
@@ -60,7 +63,7 @@ class Fixture:
     images: dict = field(default_factory=dict)   # (tree, id) -> image path
     labels: dict = field(default_factory=dict)   # (tree, id) -> label path
     truth: dict = field(default_factory=dict)    # (tree, id) -> label array
-    features: dict = field(default_factory=dict)  # (tree, id) -> .npy path (C x H/8 x W/8)
+    features: dict = field(default_factory=dict)  # (tree, id) -> .npy path (whole tiles)
 
     def image(self, key):
         """The image as every reader of it decodes it (JPEG is lossy)."""
@@ -198,7 +201,7 @@ def make_fixture(root, seed=0):
     for key in TRAIN + VAL:
         h, w = fx.truth[key].shape
         fx.features[key] = os.path.join(features, key[1] + ".npy")
-        np.save(fx.features[key], rng.normal(size=(CLASSES, math.ceil(h / 8), math.ceil(w / 8)))
-                .astype(np.float32))
+        cells = [TILE_CELLS * math.ceil(n / (8 * TILE_CELLS)) for n in (h, w)]
+        np.save(fx.features[key], rng.normal(size=(CLASSES, *cells)).astype(np.float32))
     write_coco(fx, rng)
     return fx

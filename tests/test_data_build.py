@@ -279,17 +279,24 @@ def spoil_channels(features):
 
 
 def spoil_cells(features):
-    np.save(features, np.load(features)[:, :-1])
-    return ("score map %s is 3x5 (HxW) but its label {label} (30x40) needs 4x5 = ceil(label size / 8)"
-            % features)
+    np.save(features, np.load(features)[:, :3])
+    return ("score map %s is 3x6 (HxW) but its label {label} (30x40) needs at least 4x5 = "
+            "ceil(label size / 8)" % features)
 
 
 def spoil_dtype(features):
     np.save(features, np.load(features).astype(np.float64))
-    return "score map %s is float64 of shape (21, 4, 5), expected float32 C x H x W" % features
+    return "score map %s is float64 of shape (21, 6, 6), expected float32 C x H x W" % features
 
 
-@pytest.mark.parametrize("spoil", [spoil_channels, spoil_cells, spoil_dtype])
+def spoil_crop(features):
+    """Records are never zero-padded up to the crop: a map smaller than it is refused."""
+    np.save(features, np.load(features)[:, :5, :5])
+    return ("score map %s is 5x5 cells, smaller than the context crop 6: store whole deploy "
+            "tiles with python -m tools.features, or pass --context-crop 5" % features)
+
+
+@pytest.mark.parametrize("spoil", [spoil_channels, spoil_cells, spoil_dtype, spoil_crop])
 def test_bad_score_maps(fx, tmp_path, capfd, spoil):
     key = ("voc", "2007_000032")
     features = str(tmp_path / "scores.npy")
@@ -297,7 +304,8 @@ def test_bad_score_maps(fx, tmp_path, capfd, spoil):
     message = spoil(features).format(label=fx.labels[key])
     feature_list, label_list = lists(tmp_path, [features], [fx.labels[key]])
     assert main(["context", "--dataset", "pascal_voc", "--split", "train", "--features", feature_list,
-                 "--labels", label_list, "--lmdb-root", str(tmp_path / "data")]) == 2
+                 "--labels", label_list, "--lmdb-root", str(tmp_path / "data"),
+                 "--context-crop", "6"]) == 2
     assert capfd.readouterr().err == (
         "python -m tools.data context: error: %s (--skip-bad leaves such pairs out)\n" % message)
 

@@ -143,7 +143,7 @@ def test_context_nets_read_scores_and_subsampled_labels(built, net, phase, lmdb,
     assert data.shape == (len(keys), CLASSES, CONTEXT_CROP, CONTEXT_CROP)
 
     def candidates(key):
-        features, cells = reference_context(np.load(fx.features[key]), fx.truth[key], CONTEXT_CROP)
+        features, cells = reference_context(np.load(fx.features[key]), fx.truth[key])
         return ((c, reference_context_blobs(features, cells, CONTEXT_CROP, *c))
                 for c in crops(*cells.shape, CONTEXT_CROP, phase == "train"))
     check_every_sample(keys, data, label, candidates, phase == "train")

@@ -18,10 +18,12 @@ def halves(extra):
 
 
 def reference_record(image, label, crop):
-    """Steps 2-3: reflect / 255 by 186, then up to the crop, split top = (crop - h) // 2."""
+    """Steps 2-3: reflect / 255 by 186, then up to the crop, split as the fork's
+    PadImage: top = (crop - h) // 2, the rest at the bottom; right = (crop - w) // 2,
+    the rest (the larger half) on the left (design.md section 8)."""
     image = np.pad(image, ((MARGIN, MARGIN), (MARGIN, MARGIN), (0, 0)), mode="reflect")
     label = np.pad(label, MARGIN, constant_values=255)
-    pads = tuple(halves(crop - n) for n in label.shape)
+    pads = (halves(crop - label.shape[0]), halves(crop - label.shape[1])[::-1])
     return (np.pad(image, pads + ((0, 0),), mode="reflect"),
             np.pad(label, pads, constant_values=255))
 
@@ -37,13 +39,16 @@ def reference_blobs(image, label, crop, mean, y, x, mirror):
     return data, label[np.ix_(cells, cells)].astype(np.float32)
 
 
-def reference_context(features, label, crop):
-    """Scores and the label pixel (8i, 8j) of each cell (i, j), padded up to the
-    crop with scores 0 and label 255."""
+def reference_context(features, label):
+    """Scores as stored and the label pixel (8i, 8j) of each cell (i, j); 255 for
+    cells past the image."""
     c, h, w = features.shape
-    cells = label[np.ix_(STRIDE * np.arange(h), STRIDE * np.arange(w))]
-    pads = (halves(crop - h), halves(crop - w))
-    return (np.pad(features, ((0, 0),) + pads), np.pad(cells, pads, constant_values=255))
+    cells = np.full((h, w), 255, np.uint8)
+    for i in range(h):
+        for j in range(w):
+            if STRIDE * i < label.shape[0] and STRIDE * j < label.shape[1]:
+                cells[i, j] = label[STRIDE * i, STRIDE * j]
+    return features, cells
 
 
 def reference_context_blobs(features, cells, crop, y, x, mirror):
@@ -67,6 +72,7 @@ def sample(h, w, seed=0):
     (3, 2, 404),       # reflections wrap around a tiny image many times
     (375, 500, 500),   # VOC-sized
     (7, 300, 700),     # one side needs the second pad, the other not
+    (11, 13, 392),     # odd amounts both ways: larger halves at the bottom and on the left
 ])
 def test_image_record_is_the_authors_padding(h, w, crop):
     image, label = sample(h, w)
@@ -102,14 +108,25 @@ def test_compression_trades_size_for_time():
     assert sizes[0] > record.size and sizes[1] < sizes[0]
 
 
-@pytest.mark.parametrize("h, w, crop", [(30, 40, 4), (12, 10, 4), (375, 500, 64), (17, 31, 2)])
-def test_context_record_subsamples_from_pixel_zero(h, w, crop):
+def test_odd_padding_puts_the_larger_half_bottom_and_left():
+    label = np.zeros((11, 13), np.uint8)
+    record = image_label_record(np.zeros((11, 13, 3), np.uint8), label, 392)
+    rows, cols = np.nonzero(record[:, :, 3] == 0)
+    # 392 - 383 = 9 rows: 4 on top, 5 below; 392 - 385 = 7 columns: 4 left, 3 right.
+    assert (rows.min() - MARGIN, record.shape[0] - 1 - rows.max() - MARGIN) == (4, 5)
+    assert (cols.min() - MARGIN, record.shape[1] - 1 - cols.max() - MARGIN) == (4, 3)
+
+
+@pytest.mark.parametrize("h, w, tile", [(30, 40, 6), (12, 10, 6), (375, 500, 66), (17, 31, 2)])
+def test_context_record_subsamples_from_pixel_zero(h, w, tile):
+    """Whole tile outputs (`tile` cells per tile): cells past the image are labelled 255."""
     rng = np.random.default_rng(1)
     _, label = sample(h, w)
-    features = rng.normal(size=(21, math.ceil(h / 8), math.ceil(w / 8))).astype(np.float32)
-    record = feature_label_record(features, label, crop)
-    ref_features, ref_label = reference_context(features, label, crop)
-    assert record.dtype == np.float32 and min(record.shape[1:]) >= crop
+    cells = [tile * math.ceil(math.ceil(n / 8) / tile) for n in (h, w)]
+    features = rng.normal(size=(21, *cells)).astype(np.float32)
+    record = feature_label_record(features, label)
+    ref_features, ref_label = reference_context(features, label)
+    assert record.dtype == np.float32 and record.shape == (22, *cells)
     np.testing.assert_array_equal(record[:21], ref_features)
     np.testing.assert_array_equal(record[21], ref_label)
     datum = pb.Datum.FromString(float_datum(record).SerializeToString())

@@ -115,7 +115,7 @@ def test_caffe_train_loads_our_weights(tmp_path):
     0: the snapshot Caffe writes holds exactly our weights."""
     ds = DATASETS["camvid"]
     cfg = TrainConfig(crop=388, batch=1, iter_size=1, context_crop=24, context_batch=2,
-                      lmdb_dir=str(tmp_path))
+                      lmdb_dir=str(tmp_path), context_padding=ds.deploy_padding, upsampled=False)
     source = cfg.lmdb("context_train")
     write_lmdb(source, map(float_datum, feature_label_records(2, 24, ds.classes)))
     net = write_net(tmp_path / "train.prototxt", context_net(ds, cfg, L.TRAIN, source))

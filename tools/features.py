@@ -2,9 +2,12 @@
 (`final`, or `fc-final` for VOC) of each image as float32 C x H' x W' .npy,
 the input of the context stage (tools/data builds its LMDB from them).
 
-Cell (i, j) is the front end's output centred on pixel (8i, 8j), so H' =
-ceil(H / 8) matches a label subsampled by 8 from pixel 0.  The deploy
-tiling is the one prediction uses.  Runs inside containers too (Python 3.6).
+What is stored is what deploy feeds the context module: the WHOLE output of
+every deploy tile, concatenated, cells past the image included (they see the
+reflected border), as the authors' test.py stores it; H' is a whole number
+of tile outputs (66 per 900-pixel VOC tile), at least ceil(H / 8).  Cell
+(i, j) is centred on pixel (8i, 8j).  The deploy tiling is the one prediction
+uses.  Runs inside containers too (Python 3.6).
 """
 import argparse
 import os
@@ -21,10 +24,9 @@ from .tiling import prepare, tiled
 
 
 def scores(net, image, dataset):
-    """C x ceil(H/8) x ceil(W/8) float32 classifier scores of a BGR image."""
-    out, stride = tiled(net.blob(dataset.classifier), prepare(image, dataset.mean), net.tile_shape)
-    height, width = image.shape[:2]
-    return np.ascontiguousarray(out[:, :-(-height // stride), :-(-width // stride)], dtype=np.float32)
+    """C x H' x W' float32 classifier scores of a BGR image: every tile's whole output."""
+    out, _ = tiled(net.blob(dataset.classifier), prepare(image, dataset.mean), net.tile_shape)
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def image_paths(images, list_file):

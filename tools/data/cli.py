@@ -37,7 +37,8 @@ fit on the disk is refused before it starts; --dry-run prints the estimate.
            VOC 2012 val -> pascal_voc/val_lmdb
   coco     the VOC training set + COCO images with VOC objects -> pascal_voc/train_coco_lmdb
   lists    any data set from the authors' image / label lists -> <data set>/<split>_lmdb
-  context  stored front-end scores (.npy, C x H/8 x W/8) + labels -> <data set>/context_<split>_lmdb
+  context  stored front-end scores (.npy, whole deploy tile outputs) + labels
+           -> <data set>/context_<split>_lmdb
 """
 EPILOG = """\
 examples:
@@ -83,8 +84,8 @@ def parser():
                            help=COMPRESSION_HELP)
         else:
             c.add_argument("--context-crop", type=positive, metavar="N",
-                           help="context training crop the records are padded up to at least; "
-                                "default per data set (VOC 64)")
+                           help="context training crop; every stored score map must be at least "
+                                "this large (nothing is zero-padded); default per data set (VOC 66)")
         c.add_argument("--seed", type=int, default=0,
                        help="shuffle of training sets: Caffe reads records in key order "
                             "(default: %(default)s)")
@@ -124,7 +125,9 @@ def parser():
     commands.choices["context"].add_argument(
         "--features", required=True, metavar="LIST",
         help="one .npy per line, paired with --labels by line: the front end's float32 "
-             "C x ceil(H/8) x ceil(W/8) scores (before softmax) for the whole image")
+             "scores (before softmax) as python -m tools.features stores them: every deploy "
+             "tile's whole output, C x H' x W' with H' >= ceil(H/8); cells past the image "
+             "get label 255")
     return p
 
 

@@ -1,27 +1,26 @@
-"""Context-stage records (design.md 3, 3b): the front end's stored scores and
+"""Context-stage records (design.md 3, 3b, 8): the front end's stored scores and
 the label at the scores' resolution as ONE float Datum of C + 1 channels, so
-Caffe's Data layer crops and mirrors them together; `Slice` at C separates them."""
+Caffe's Data layer crops and mirrors them together; `Slice` at C separates them.
+
+The scores are whole deploy tile outputs (tools.features), so a training crop
+only ever shows what deploy shows the module; nothing is padded with zeros."""
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from prototxt_gen.frontend import STRIDE
 from prototxt_gen.schema import pb
 
-from .records import split
-from .validate import IGNORE, feature_pair
+from .validate import IGNORE, BadSample, feature_pair
 
 
-def feature_label_record(features, label, crop):
-    """(C + 1) x H' x W' float32: the scores, then the label at the scores'
-    resolution (pixel (8i, 8j) for cell (i, j)); padded up to the crop with
-    scores 0 and label 255."""
+def feature_label_record(features, label):
+    """(C + 1) x H' x W' float32: the scores, then the label pixel (8i, 8j) of
+    cell (i, j), 255 for cells past the image."""
     cells = label[::STRIDE, ::STRIDE]
-    (top, bottom), (left, right) = (split(n, crop) for n in cells.shape)
     c, h, w = features.shape
-    record = np.zeros((c + 1, top + h + bottom, left + w + right), np.float32)
-    record[c] = IGNORE
-    record[:c, top:top + h, left:left + w] = features
-    record[c, top:top + h, left:left + w] = cells
+    record = np.full((c + 1, h, w), IGNORE, np.float32)
+    record[:c] = features
+    record[c, :cells.shape[0], :cells.shape[1]] = cells
     return record
 
 
@@ -51,5 +50,11 @@ def float_datum(record, packed=True):
 
 def feature_record(sample, classes, crop):
     """Context sample -> (serialized Datum, record shape)."""
-    record = feature_label_record(*feature_pair(sample, classes), crop)
+    features, label = feature_pair(sample, classes)
+    if min(features.shape[1:]) < crop:
+        raise BadSample("score map %s is %dx%d cells, smaller than the context crop %d: store "
+                        "whole deploy tiles with python -m tools.features, or pass "
+                        "--context-crop %d" % (sample.source, features.shape[1], features.shape[2],
+                                               crop, min(features.shape[1:])))
+    record = feature_label_record(features, label)
     return float_datum(record).SerializeToString(), record.shape

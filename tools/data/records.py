@@ -18,7 +18,7 @@ PNG_FILTER_NONE = ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
 
 
 def split(size, crop):
-    """(before, after) padding that brings `size` up to `crop`: the authors' split."""
+    """(smaller, larger) halves of the padding that brings `size` up to `crop`."""
     extra = max(0, crop - size)
     return extra // 2, extra - extra // 2
 
@@ -26,11 +26,14 @@ def split(size, crop):
 def image_label_record(image, label, crop):
     """4 x H x W uint8 planes (B, G, R, label), the channel-major order of an
     unencoded Datum: padded by 186 (image reflect-101, label 255), then, if still
-    shorter than the crop, padded again to it the same way.  Each plane is padded
-    straight into its place (measured: 5x faster than padding a 4-channel image
-    and transposing it)."""
+    shorter than the crop, padded again to it the same way, an odd amount split
+    as the authors' fork splits it (design.md section 8): the larger half at the
+    bottom and, because its copyMakeBorder call swaps left and right, on the
+    LEFT.  Each plane is padded straight into its place (measured: 5x faster
+    than padding a 4-channel image and transposing it)."""
     h, w = label.shape
-    (top, bottom), (left, right) = (split(n + 2 * MARGIN, crop) for n in (h, w))
+    top, bottom = split(h + 2 * MARGIN, crop)
+    right, left = split(w + 2 * MARGIN, crop)
     record = np.empty((4, h + 2 * MARGIN + top + bottom, w + 2 * MARGIN + left + right),
                       np.uint8)
     for plane, out in zip(cv2.split(image), record):

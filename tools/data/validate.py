@@ -99,16 +99,16 @@ def image_pair(sample, classes):
 
 
 def feature_pair(sample, classes):
-    """(scores C x H' x W', full-resolution label) with H' = ceil(H / 8): the front
-    end's output over the whole image, cell (i, j) at label pixel (8i, 8j)."""
+    """(scores C x H' x W', full-resolution label) with H' >= ceil(H / 8): the front
+    end's whole deploy tile outputs, cell (i, j) at label pixel (8i, 8j)."""
     features, label = read_features(sample.source), read_label(sample.label)
     check_label(label, classes, sample.label)
     if features.shape[0] != classes:
         raise BadSample("score map %s has %d channels but the data set has %d classes"
                         % (sample.source, features.shape[0], classes))
     cells = tuple(math.ceil(n / STRIDE) for n in label.shape)
-    if features.shape[1:] != cells:
-        raise BadSample("score map %s is %dx%d (HxW) but its label %s (%dx%d) needs %dx%d = "
-                        "ceil(label size / 8)" % (sample.source, *features.shape[1:], sample.label,
-                                                  *label.shape, *cells))
+    if any(f < n for f, n in zip(features.shape[1:], cells)):
+        raise BadSample("score map %s is %dx%d (HxW) but its label %s (%dx%d) needs at least "
+                        "%dx%d = ceil(label size / 8)" % (sample.source, *features.shape[1:],
+                                                          sample.label, *label.shape, *cells))
     return features, label
