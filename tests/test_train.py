@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 from PIL import Image
@@ -24,6 +25,7 @@ from tools.train.plot import SIZE, nice_ticks, plot_losses
 from tools.train.records import LossRecord, read_rows
 from tools.train.runner import Divergence, set_aside
 from tools.train.solver import Snapshot, Solver
+from tools.weights.caffemodel import Layer, write as write_model
 
 CLASSES = 11  # CamVid: its context module is the small Basic one
 
@@ -61,9 +63,11 @@ def solver_copy(root, name, **fields):
 
 
 def train(root, *args):
-    """python -m tools.train ARGS in `root` with the real Caffe."""
+    """python -m tools.train ARGS in `root` with the real Caffe; the runner tests
+    train zero-initialized context modules on purpose (their loss stays ln C)."""
     caffe = str(caffe_root() / "build" / "tools" / "caffe")
-    return run_module("tools.train", *args, "--caffe", caffe, cwd=root, env=caffe_env(), timeout=300)
+    return run_module("tools.train", *args, "--caffe", caffe, "--allow-missing-init", cwd=root,
+                      env=caffe_env(), timeout=300)
 
 
 def without_caffe(root, *args):
@@ -240,9 +244,25 @@ def test_missing_solver_is_one_line(tmp_path):
 def test_missing_lmdb_is_named_before_caffe_starts(workspace):
     solver = solver_copy(workspace, "no_data", max_iter=10)
     os.rename(workspace / "data/camvid/context_train_lmdb", workspace / "data/camvid/moved")
-    out = without_caffe(workspace, solver)
+    out = without_caffe(workspace, solver, "--allow-missing-init")
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "data/camvid/context_train_lmdb, which does not exist" in out.stderr
+
+
+def test_context_solver_without_context_weights_is_refused(workspace):
+    """No silent zero init: weights lacking ctx_* (or none at all) stop before Caffe."""
+    solver = solver_copy(workspace, "zero", max_iter=10)
+    front = workspace / "front.caffemodel"
+    write_model(str(front), [Layer.of("final", "Convolution", [np.zeros((CLASSES, 8, 1, 1), np.float32)])])
+    for args in ([], ["--weights", str(front)]):
+        out = without_caffe(workspace, solver, *args)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert "lacks the context layers ctx_conv1_1" in out.stderr
+        assert "python -m tools.weights identity" in out.stderr
+    init = workspace / "context.caffemodel"
+    assert run_module("tools.weights", "identity", "--dataset", "camvid", init).returncode == 0
+    out = without_caffe(workspace, solver, "--weights", str(init))
+    assert "lacks the context layers" not in out.stderr
 
 
 # ---- real Caffe ---------------------------------------------------------------------
@@ -271,7 +291,8 @@ def test_trains_with_multistep_schedule_and_writes_records(workspace):
 def test_interrupt_snapshots_and_rerun_resumes(workspace):
     solver = solver_copy(workspace, "long", max_iter=10 ** 7, snapshot=10 ** 6, display=5)
     caffe = str(caffe_root() / "build" / "tools" / "caffe")
-    proc = subprocess.Popen([sys.executable, "-m", "tools.train", str(solver), "--caffe", caffe],
+    proc = subprocess.Popen([sys.executable, "-m", "tools.train", str(solver), "--caffe", caffe,
+                             "--allow-missing-init"],
                             cwd=workspace, env=caffe_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     csv_path = workspace / "snapshots" / "camvid" / "long_loss.csv"

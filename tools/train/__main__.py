@@ -7,6 +7,9 @@ from google.protobuf import text_format
 
 from prototxt_gen.cli import Parser
 
+from tools.weights import WeightsError
+from tools.weights.caffemodel import Caffemodel
+
 from .command import local_caffe
 from .runner import DONE, Divergence, Launch, Run, say
 from .solver import Solver
@@ -45,7 +48,18 @@ def parse_args(argv):
     p.add_argument("--grace", type=int, default=20, metavar="N",
                    help="iterations before the loss limit applies; NaN stops at once "
                         "(default: %(default)s)")
+    p.add_argument("--allow-missing-init", action="store_true",
+                   help="train a context or joint net even when --weights lack its context "
+                        "layers (they then start at 0 and never learn); refused otherwise")
     return p, p.parse_args(argv)
+
+
+def missing_context(solver, weights):
+    """Context layers of the solver's training net that no --weights file holds."""
+    held = set()
+    for path in weights:
+        held.update(Caffemodel(path).layers)
+    return [name for name in solver.context_layers() if name not in held]
 
 
 def main(argv=None):
@@ -65,6 +79,18 @@ def main(argv=None):
         for path in solver.missing():
             parser.error("%s names %s, which does not exist (paths are relative to %s)"
                          % (os.path.relpath(solver.path), path, solver.cwd))
+    first = solvers[0]
+    if not args.allow_missing_init and not first.finished() and first.latest() is None:
+        try:
+            missing = missing_context(first, args.weights)
+        except WeightsError as e:
+            parser.error(str(e))
+        if missing:
+            parser.error("%s: %s lacks the context layers %s; they would start at 0 and never "
+                         "learn: make them with `python -m tools.weights identity` (then "
+                         "`tools.weights merge` for a joint net), or pass --allow-missing-init"
+                         % (os.path.relpath(first.path), " + ".join(args.weights) or
+                            "no --weights", ", ".join(missing)))
     launch = Launch(caffe=caffe, image=args.docker, gpu=args.gpu, extra_mounts=tuple(args.mount))
     weights = [os.path.abspath(w) for w in args.weights]
     for solver in solvers:

@@ -79,6 +79,14 @@ class Solver:
                 return num_output.get(layer.bottom[0])
         return None
 
+    def context_layers(self):
+        """Learned context convolutions of the training net (ctx_* / ct_*; not the
+        fixed ctx_upsample): Caffe's default filler leaves them 0, where no
+        gradient ever moves them, unless the initial weights hold them."""
+        train = read(self.resolve(self.param.train_net or self.param.net), pb.NetParameter())
+        return [layer.name for layer in train.layer
+                if layer.type == "Convolution" and layer.name.split("_")[0] in ("ctx", "ct")]
+
     def snapshots(self):
         """Snapshots of this solver on disk, oldest first."""
         folder, base = os.path.split(self.prefix)
