@@ -145,6 +145,11 @@ def generate_parser():
                    help="test batches per test pass (default: %(default)s)")
     p.add_argument("--deploy-size", type=tile_size, metavar="N|HxW",
                    help="deploy tile in pixels (default: the released model's, VOC 900)")
+    p.add_argument("--context-width", choices=("basic", "large"),
+                   help="context module of every net: basic (C channels) or large (Table 1's "
+                        "2C ... 32C); default: the released model's (VOC large, the others basic)")
+    p.add_argument("--snapshot-root", default="snapshots", metavar="DIR",
+                   help="solvers snapshot to DIR/<data set>/<stage> (default: %(default)s)")
     return p
 
 
@@ -174,7 +179,8 @@ def main(argv=None):
                    context_padding=args.context_padding, train_upsampled=args.train_upsampled,
                    no_test_net=args.no_test_net, lr_preset=args.lr_preset,
                    max_iter=tuple(args.max_iter), test_iter=args.test_iter,
-                   deploy_size=args.deploy_size)
+                   deploy_size=args.deploy_size, context_width=args.context_width,
+                   snapshot_root=args.snapshot_root)
     try:
         paths = write(all_files(opts))
     except OSError as e:

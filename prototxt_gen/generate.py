@@ -38,6 +38,8 @@ class Options:
     max_iter: tuple = ()           # ((stage, iterations), ...) overrides
     test_iter: int = TEST_ITER
     deploy_size: tuple = None      # (H, W) of the deploy tile; None: the released model's
+    context_width: str = None      # "basic" or "large"; None: the released model's
+    snapshot_root: str = "snapshots"
 
 
 def train_config(ds, opts):
@@ -59,6 +61,8 @@ def dataset_files(ds, opts):
     cfg = train_config(ds, opts)
     if opts.deploy_size:
         ds = replace(ds, deploy_size=tuple(opts.deploy_size))
+    if opts.context_width:
+        ds = replace(ds, context_width=opts.context_width)
     upsample = opts.upsample or cfg.upsampled
     iterations = dict(opts.max_iter)
     files = {}
@@ -73,7 +77,7 @@ def dataset_files(ds, opts):
             schedule(name, opts.lr_preset, iterations.get(stage)),
             "%s/%s_train.prototxt" % (folder, train),
             None if opts.no_test_net else "%s/%s_test.prototxt" % (folder, test),
-            "snapshots/%s/%s" % (ds.name, name), iter_size, opts.cpu, opts.test_iter)
+            "%s/%s/%s" % (opts.snapshot_root, ds.name, name), iter_size, opts.cpu, opts.test_iter)
 
     if "frontend" in opts.stages:
         nets("frontend", image_net(ds, cfg, L.TRAIN, cfg.lmdb("train"), False),

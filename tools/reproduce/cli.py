@@ -1,0 +1,255 @@
+"""Command line of the recipe runner; see `python -m tools.reproduce --help`."""
+import argparse
+import csv
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from prototxt_gen.cli import Parser, crop_size, positive, stage_iterations, tile_size
+from prototxt_gen.datasets import DATASETS
+
+from . import stamps
+from .plan import PAPER_ROWS, PAPER_TABLE, Recipe, Write
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROG = "python -m tools.reproduce"
+DESCRIPTION = """\
+Runs the paper's whole recipe for one data set, each stage through the tool a
+user would run by hand, in a work directory (default runs/<data set>):
+
+  nets           python -m prototxt_gen (front end; context + joint per module width)
+  data           python -m tools.data voc | lists          -> data/<data set>/{train,val}_lmdb
+  lists          image / label / score lists from the LMDB manifests
+  init_frontend  python -m tools.weights vgg16             -> init/frontend.caffemodel
+  frontend       python -m tools.train frontend_solver
+  features       python -m tools.features (whole deploy tile outputs)
+  context_data   python -m tools.data context              -> data/<data set>/context_*_lmdb
+  evaluate_frontend  python -m tools.evaluate (the front end alone)
+  per context width (--context basic / large; default the released model's):
+  init_context_W python -m tools.weights identity
+  context_W      python -m tools.train context_solver
+  init_joint_W, joint_W   (with --joint) tools.weights merge, tools.train joint_solver
+  evaluate_W     python -m tools.evaluate with the released-name deploy net
+                 (VOC: the paper's Table 3 row beside ours)
+
+A stage whose outputs are complete is skipped when its inputs and commands are
+those recorded in its stamp (stamps/<stage>.json); one whose inputs changed is
+redone (LMDBs rebuilt, old snapshots set aside under snapshots/.../stale-*);
+one that was interrupted resumes (training from its newest snapshot).  Rerun
+the same command after a failure or Ctrl-C.
+"""
+EPILOG = """\
+examples:
+  python -m tools.reproduce pascal_voc --voc VOCdevkit/VOC2012 --sbd benchmark_RELEASE \\
+      --vgg VGG_ILSVRC_16_layers.caffemodel --context basic --context large --joint --gpu 0
+  python -m tools.reproduce camvid --train-images train_image.txt --train-labels train_label.txt \\
+      --val-images val_image.txt --val-labels val_label.txt --vgg VGG_ILSVRC_16_layers.caffemodel \\
+      --dry-run
+"""
+
+
+def parse_args(argv):
+    p = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", choices=sorted(DATASETS), metavar="DATASET",
+                   help=", ".join(sorted(DATASETS)))
+    p.add_argument("--work", metavar="DIR", help="work directory (default: runs/<data set>)")
+    p.add_argument("--vgg", required=True, metavar="VGG_ILSVRC_16_layers.caffemodel",
+                   help="ImageNet VGG-16, the front end's initialization")
+    src = p.add_argument_group("data (VOC: --voc and --sbd, or lists; others: lists)")
+    src.add_argument("--voc", metavar="DIR", help="the VOC2012 directory")
+    src.add_argument("--sbd", metavar="DIR", help="SBD's benchmark_RELEASE directory")
+    for split in ("train", "val"):
+        src.add_argument("--%s-images" % split, metavar="LIST", help="one %s image per line" % split)
+        src.add_argument("--%s-labels" % split, metavar="LIST",
+                         help="one %s label per line, paired by line" % split)
+    p.add_argument("--context", action="append", choices=("basic", "large"),
+                   help="context module width (repeatable: both are trained from the same "
+                        "front end); default: the released model's (VOC large, others basic)")
+    p.add_argument("--joint", action="store_true",
+                   help="also train front end + context jointly and evaluate that")
+    p.add_argument("--gpu", type=int, metavar="N", help="GPU for training, features, evaluation")
+    p.add_argument("--docker", metavar="IMAGE", help="run `caffe train` in this image (tools.train)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print every stage's commands (and whether it would run) without running")
+    gen = p.add_argument_group("passed to python -m prototxt_gen (see its --help)")
+    gen.add_argument("--crop", type=crop_size, metavar="N")
+    gen.add_argument("--batch", type=positive, metavar="N")
+    gen.add_argument("--iter-size", type=positive, metavar="N")
+    gen.add_argument("--context-crop", type=positive, metavar="N")
+    gen.add_argument("--context-batch", type=positive, metavar="N")
+    gen.add_argument("--test-iter", type=positive, metavar="N")
+    gen.add_argument("--deploy-size", metavar="N|HxW")
+    gen.add_argument("--lr-preset", choices=("paper", "authors-code"))
+    gen.add_argument("--context-padding", choices=("same", "buffer"))
+    gen.add_argument("--max-iter", type=stage_iterations, action="append", default=[],
+                     metavar="STAGE=N")
+    gen.add_argument("--cpu", action="store_true")
+    gen.add_argument("--train-upsampled", action="store_true")
+    gen.add_argument("--no-test-net", action="store_true")
+    args = p.parse_args(argv)
+    if args.deploy_size:
+        try:
+            tile_size(args.deploy_size)
+        except argparse.ArgumentTypeError as e:
+            p.error("argument --deploy-size: %s" % e)
+    lists = [args.train_images, args.train_labels, args.val_images, args.val_labels]
+    if args.voc or args.sbd:
+        if args.dataset != "pascal_voc" or not (args.voc and args.sbd):
+            p.error("--voc and --sbd go together, for pascal_voc only")
+    elif None in lists:
+        p.error("give --voc and --sbd (pascal_voc) or all of --train-images, --train-labels, "
+                "--val-images, --val-labels")
+    for name in ("vgg", "voc", "sbd", "train_images", "train_labels", "val_images", "val_labels"):
+        path = getattr(args, name)
+        if path is not None:
+            if not os.path.exists(path):
+                p.error("%s does not exist (--%s)" % (path, name.replace("_", "-")))
+            setattr(args, name, os.path.abspath(path))
+    args.work = os.path.abspath(args.work or os.path.join("runs", args.dataset))
+    return args
+
+
+def shown(step):
+    return str(step) if isinstance(step, Write) else "python -m " + " ".join(map(shlex.quote, step))
+
+
+def set_aside(work, prefix):
+    """Snapshots and records of a training stage whose inputs changed, moved out of
+    the runner's way (never deleted)."""
+    found = [p for p in glob.glob(os.path.join(work, prefix) + "*")
+             if os.path.isfile(p) and os.path.basename(p).startswith(os.path.basename(prefix) + "_")
+             or p == os.path.join(work, prefix) + ".log"]
+    if found:
+        aside = os.path.join(os.path.dirname(os.path.join(work, prefix)),
+                             "stale-%s" % time.strftime("%Y%m%d-%H%M%S"))
+        os.makedirs(aside, exist_ok=True)
+        for path in found:
+            shutil.move(path, aside)
+        print("  inputs changed: %d old files set aside in %s" % (len(found), aside), flush=True)
+
+
+def env():
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([REPO] + ([e["PYTHONPATH"]] if e.get("PYTHONPATH") else []))
+    return e
+
+
+class Failed(Exception):
+    def __init__(self, stage, step, code):
+        super().__init__("stage %s failed: `%s` exited with %d; fix the cause and rerun the same "
+                         "command to resume" % (stage, shown(step), code))
+        self.code = code
+
+
+def run_stage(stage, work, dry_run):
+    """-> "skipped", "ran" or, in a dry run, "would run"."""
+    key = stamps.key([shown(s) for s in stage.steps], [os.path.join(work, p) for p in stage.inputs])
+    path = os.path.join(work, "stamps", stage.name + ".json")
+    old = stamps.read(path)
+    complete = all(os.path.exists(os.path.join(work, p)) for p in stage.outputs)
+    if not stage.always and old and old.get("done") and old.get("key") == key and complete:
+        return "skipped"
+    changed = old is not None and old.get("key") != key
+    if dry_run:
+        for step in stage.steps:
+            print("  " + shown(step))
+        return "would redo" if changed else "would run"
+    if changed and stage.snapshots:
+        set_aside(work, stage.snapshots)
+    stamps.write(path, {"key": key, "done": False})
+    for step in stage.steps:
+        if isinstance(step, Write):
+            target = os.path.join(work, step.path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target + ".tmp", "w") as f:
+                f.write(step.make())
+            os.replace(target + ".tmp", target)
+            continue
+        argv = list(step) + (list(stage.force) if changed and step[0] == "tools.data" else [])
+        print("  $ " + shown(argv), flush=True)
+        code = subprocess.call([sys.executable, "-m"] + argv, cwd=work, env=env())
+        if code:
+            raise Failed(stage.name, argv, code)
+    stamps.write(path, {"key": key, "done": True})
+    return "ran"
+
+
+def results(work):
+    """(our row, mean IoU, the paper's row name, its mean IoU) per evaluation."""
+    rows = []
+    for name in sorted(os.listdir(os.path.join(work, "evaluation"))
+                       if os.path.isdir(os.path.join(work, "evaluation")) else []):
+        path = os.path.join(work, "evaluation", name, "iou.csv")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            table = list(csv.DictReader(f))
+        ours = next((r for r in table if r["source"].startswith("this evaluation")), None)
+        paper = next((r for r in table if r["source"] == PAPER_TABLE
+                      and r["name"] == PAPER_ROWS.get(name)), None)
+        if ours:
+            rows.append((ours["name"], ours["mean IoU"], paper["name"] if paper else "-",
+                         paper["mean IoU"] if paper else "-"))
+    return rows
+
+
+def print_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def dry_facts(recipe, scratch):
+    """In a dry run the solvers are generated into a scratch copy, only to read
+    their iteration counts and snapshot names."""
+    for step in recipe.generator_steps(os.path.join(scratch, "models")):
+        code = subprocess.call([sys.executable, "-m"] + step, cwd=scratch, env=env(),
+                               stdout=subprocess.DEVNULL)
+        if code:
+            raise Failed("nets", step, code)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    scratch = tempfile.mkdtemp(prefix="reproduce-") if args.dry_run else None
+    recipe = Recipe(args, scratch or args.work)
+    names = recipe.names()
+    summary, started = [], time.time()
+    try:
+        if scratch:
+            dry_facts(recipe, scratch)
+        else:
+            os.makedirs(args.work, exist_ok=True)
+        print("%s %s in %s: %d stages" % (PROG, args.dataset, args.work, len(names)), flush=True)
+        for i, name in enumerate(names, 1):
+            begin = time.time()
+            stage = recipe.stage(name)
+            print("[%d/%d] %s" % (i, len(names), name), flush=True)
+            status = run_stage(stage, args.work, args.dry_run)
+            summary.append((name, status, "%.0f" % (time.time() - begin), stage.result or ""))
+            if status == "skipped":
+                print("  skipped: complete, inputs unchanged", flush=True)
+    except Failed as e:
+        print("%s: error: %s" % (PROG, e), file=sys.stderr)
+        return 2 if e.code == 2 else 1
+    except KeyboardInterrupt:
+        print("%s: interrupted; rerun the same command to resume" % PROG, file=sys.stderr)
+        return 130
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("\nsummary (%.0f s)" % (time.time() - started))
+    print_table(("stage", "status", "seconds", "output"), summary)
+    if not args.dry_run:
+        rows = results(args.work)
+        if rows:
+            print()
+            print_table(("ours", "mean IoU", "paper (%s)" % PAPER_TABLE.split(", ", 1)[1], "mean IoU"),
+                        rows)
+    return 0

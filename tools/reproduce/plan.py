@@ -1,0 +1,261 @@
+"""The recipe of one data set as stages (design.md sections 6 and 8): data ->
+initial weights -> front end -> stored features -> context (Basic and/or
+Large) -> optional joint -> evaluation.  Every step is another tool's command
+line, run in the work directory, so the generated solvers' relative paths
+(data/, snapshots/) land there.
+
+Stages are built one at a time, just before they run, because later ones name
+files that earlier ones make (final snapshots, the LMDB manifests' samples).
+"""
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+RELEASED_WIDTH = {"pascal_voc": "large"}  # the others' released modules are Basic
+DEPLOY_NAMES = {"pascal_voc": "dilation8_pascal_voc_deploy.prototxt",
+                "camvid": "dilation8_camvid_deploy.prototxt",
+                "kitti": "dilation7_kitti_deploy.prototxt",
+                "cityscapes": "dilation10_cityscapes_deploy.prototxt"}
+# Our rows beside the paper's (Table 3, VOC 2012 val, as tools.evaluate --compare writes them).
+PAPER_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large"}
+PAPER_TABLE = "paper, Table 3 (VOC 2012 val)"
+GENERATOR_OPTIONS = ("crop", "batch", "iter_size", "context_crop", "context_batch", "test_iter",
+                     "deploy_size", "lr_preset", "context_padding")
+GENERATOR_FLAGS = ("cpu", "train_upsampled", "no_test_net")
+
+
+@dataclass
+class Write:
+    """A step done here, not by a tool: writes a list file from earlier outputs."""
+    path: str
+    what: str
+    make: Callable[[], str]
+
+    def __str__(self):
+        return "write %s (%s)" % (self.path, self.what)
+
+
+@dataclass
+class Stage:
+    name: str
+    steps: list                 # argv lists (module first) and Write steps
+    inputs: list
+    outputs: list
+    force: tuple = ()           # appended to tool commands when the inputs changed
+    snapshots: str = None       # snapshot prefix set aside when the inputs changed
+    always: bool = False        # cheap and idempotent: run every time (the generator)
+    result: str = None          # the file the summary names
+    rows: dict = field(default_factory=dict)
+
+
+def solver_final(solver):
+    """(snapshot prefix, final .caffemodel) of a generated solver."""
+    text = open(solver).read()
+    prefix = re.search(r'snapshot_prefix: "([^"]+)"', text).group(1)
+    return prefix, "%s_iter_%s.caffemodel" % (prefix, re.search(r"max_iter: (\d+)", text).group(1))
+
+
+def manifest_samples(lmdb):
+    """(image, label) pairs of a built LMDB, from the manifest tools.data writes."""
+    with open(lmdb + ".json") as f:
+        return [(source, label) for _, source, label in json.load(f)["samples"]]
+
+
+def lines(values):
+    return "".join("%s\n" % v for v in values)
+
+
+class Recipe:
+    """Knows the work directory's layout and makes each stage on demand."""
+
+    def __init__(self, args, facts="."):
+        self.args, self.ds = args, args.dataset
+        self.facts = facts  # where models/ is read from (a scratch copy in a dry run)
+
+    def model(self, group, name):
+        return os.path.join("models", group, self.ds, name)
+
+    def final(self, solver):
+        """(snapshot prefix, final weights) of a generated solver."""
+        return solver_final(os.path.join(self.facts, solver))
+
+    def widths(self):
+        return self.args.context or [RELEASED_WIDTH.get(self.ds, "basic")]
+
+    def names(self):
+        names = ["nets", "data", "lists", "init_frontend", "frontend", "features", "context_data",
+                 "evaluate_frontend"]
+        for w in self.widths():
+            names += ["init_context_" + w, "context_" + w]
+            if self.args.joint:
+                names += ["init_joint_" + w, "joint_" + w]
+            names.append("evaluate_" + w)
+        return names
+
+    def stage(self, name):
+        kind, _, width = name.rpartition("_") if name.rsplit("_", 1)[-1] in ("basic", "large") \
+            else (name, "", "")
+        return getattr(self, kind)(width) if width else getattr(self, kind)()
+
+    # ---- nets, data, lists ------------------------------------------------------------
+
+    def generator(self, out, extra=()):
+        a = self.args
+        argv = ["prototxt_gen", "--dataset", self.ds, "--out", out, "--lmdb-root", "data"]
+        for key in GENERATOR_OPTIONS:
+            value = getattr(a, key)
+            if value is not None:
+                argv += ["--" + key.replace("_", "-"), str(value)]
+        argv += ["--" + key.replace("_", "-") for key in GENERATOR_FLAGS if getattr(a, key)]
+        for stage, count in a.max_iter:
+            argv += ["--max-iter", "%s=%d" % (stage, count)]
+        return argv + list(extra)
+
+    def generator_steps(self, out):
+        steps = [self.generator(os.path.join(out, "front"), ["--stage", "frontend"])]
+        for w in self.widths():
+            steps.append(self.generator(os.path.join(out, w), [
+                "--stage", "context", "--stage", "joint", "--context-width", w,
+                "--snapshot-root", os.path.join("snapshots", w)]))
+        return steps
+
+    def nets(self):
+        return Stage("nets", self.generator_steps("models"), [],
+                     [self.model("front", "frontend_solver.prototxt")], always=True)
+
+    def data(self):
+        a = self.args
+        out = ["--lmdb-root", "data"] + (["--crop", str(a.crop)] if a.crop else [])
+        if a.voc:
+            steps = [["tools.data", "voc", "--voc", a.voc, "--sbd", a.sbd] + out]
+            inputs = [a.voc, a.sbd]
+        else:
+            steps = [["tools.data", "lists", "--dataset", self.ds, "--split", split,
+                      "--images", getattr(a, split + "_images"), "--labels", getattr(a, split + "_labels")]
+                     + out for split in ("train", "val")]
+            inputs = [a.train_images, a.train_labels, a.val_images, a.val_labels]
+        lmdbs = ["data/%s/%s_lmdb" % (self.ds, split) for split in ("train", "val")]
+        return Stage("data", steps, inputs, [p + ".json" for p in lmdbs], force=("--force",))
+
+    def lists(self):
+        steps = []
+        for split in ("train", "val"):
+            lmdb = "data/%s/%s_lmdb" % (self.ds, split)
+            pairs = lambda lmdb=lmdb: manifest_samples(lmdb)  # noqa: E731
+            steps += [
+                Write("lists/%s_images.txt" % split, "images of " + lmdb,
+                      lambda pairs=pairs: lines(i for i, _ in pairs())),
+                Write("lists/%s_labels.txt" % split, "labels of " + lmdb,
+                      lambda pairs=pairs: lines(l for _, l in pairs())),
+                Write("lists/%s_features.txt" % split, "their stored scores under features/" + split,
+                      lambda pairs=pairs, split=split: lines(
+                          "features/%s/%s.npy" % (split, os.path.splitext(os.path.basename(i))[0])
+                          for i, _ in pairs())),
+            ]
+        steps.append(Write("lists/val_pairs.txt", "image and label of each validation sample",
+                           lambda: lines("%s %s" % p for p in manifest_samples("data/%s/val_lmdb" % self.ds))))
+        return Stage("lists", steps, ["data/%s/%s_lmdb.json" % (self.ds, s) for s in ("train", "val")],
+                     [s.path for s in steps])
+
+    # ---- weights and training ---------------------------------------------------------
+
+    def train_stage(self, name, solver, init):
+        prefix, final = self.final(solver)
+        argv = ["tools.train", solver, "--weights", init]
+        if self.args.gpu is not None:
+            argv += ["--gpu", str(self.args.gpu)]
+        if self.args.docker:
+            argv += ["--docker", self.args.docker]
+        nets = [solver.replace("_solver.", "_train."), solver.replace("_solver.", "_test.")]
+        stage = "context" if "context" in name else "image"
+        lmdbs = (["data/%s/context_train_lmdb" % self.ds, "data/%s/context_val_lmdb" % self.ds]
+                 if stage == "context" else ["data/%s/train_lmdb" % self.ds, "data/%s/val_lmdb" % self.ds])
+        return Stage(name, [argv], [solver, init] + nets + [l + ".json" for l in lmdbs], [final],
+                     snapshots=prefix, result=final)
+
+    def frontend_weights(self):
+        return self.final(self.model("front", "frontend_solver.prototxt"))[1]
+
+    def init_frontend(self):
+        out = "init/frontend.caffemodel"
+        return Stage("init_frontend", [["tools.weights", "vgg16", self.args.vgg, out]],
+                     [self.args.vgg], [out], result=out)
+
+    def frontend(self):
+        return self.train_stage("frontend", self.model("front", "frontend_solver.prototxt"),
+                                "init/frontend.caffemodel")
+
+    def features(self):
+        front, net = self.frontend_weights(), self.model("front", "frontend_deploy.prototxt")
+        steps = [["tools.features", "--dataset", self.ds, "--weights", front, "--net", net,
+                  "--list", "lists/%s_images.txt" % split, "--out", "features/" + split]
+                 + (["--gpu", str(self.args.gpu)] if self.args.gpu is not None else [])
+                 for split in ("train", "val")]
+        return Stage("features", steps, [front, net, "lists/train_images.txt", "lists/val_images.txt"],
+                     ["lists/train_features.txt", "lists/val_features.txt", "features/train", "features/val"])
+
+    def context_data(self):
+        crop = ["--context-crop", str(self.args.context_crop)] if self.args.context_crop else []
+        steps = [["tools.data", "context", "--dataset", self.ds, "--split", split, "--lmdb-root", "data",
+                  "--labels", "lists/%s_labels.txt" % split, "--features", "lists/%s_features.txt" % split]
+                 + crop for split in ("train", "val")]
+        return Stage("context_data", steps, ["features/train", "features/val", "lists/train_labels.txt",
+                                              "lists/val_labels.txt"],
+                     ["data/%s/context_%s_lmdb.json" % (self.ds, s) for s in ("train", "val")],
+                     force=("--force",))
+
+    def init_context(self, width):
+        out = "init/context_%s.caffemodel" % width
+        return Stage("init_context_" + width, [["tools.weights", "identity", "--dataset", self.ds,
+                                                "--width", width, out]], [], [out], result=out)
+
+    def context(self, width):
+        return self.train_stage("context_" + width, self.model(width, "context_solver.prototxt"),
+                                "init/context_%s.caffemodel" % width)
+
+    def init_joint(self, width):
+        out = "init/joint_%s.caffemodel" % width
+        context = self.final(self.model(width, "context_solver.prototxt"))[1]
+        net = self.model(width, "joint_train.prototxt")
+        return Stage("init_joint_" + width, [["tools.weights", "merge", self.frontend_weights(), context,
+                                              net, out]], [self.frontend_weights(), context, net], [out],
+                     result=out)
+
+    def joint(self, width):
+        return self.train_stage("joint_" + width, self.model(width, "joint_solver.prototxt"),
+                                "init/joint_%s.caffemodel" % width)
+
+    # ---- evaluation -------------------------------------------------------------------
+
+    def evaluate_stage(self, name, weights, net, label, inputs=None):
+        out = "evaluation/" + name.split("_", 1)[1]
+        argv = ["tools.evaluate", "lists/val_pairs.txt", "--dataset", self.ds, "--weights", weights,
+                "--net", net, "--name", label, "--out", out]
+        if self.args.gpu is not None:
+            argv += ["--gpu", str(self.args.gpu)]
+        if self.ds == "pascal_voc":
+            argv.append("--compare")
+        return Stage(name, [argv], (inputs or [weights]) + [net, "lists/val_pairs.txt"],
+                     [out + "/iou.csv", out + "/report.html"], result=out + "/report.html")
+
+    def evaluate_frontend(self):
+        return self.evaluate_stage("evaluate_frontend", self.frontend_weights(),
+                                   self.model("front", "frontend_deploy.prototxt"), "front end")
+
+    def evaluate(self, width):
+        solver = "joint_solver.prototxt" if self.args.joint else "context_solver.prototxt"
+        weights = self.final(self.model(width, solver))[1]
+        label = "front end + %s context%s" % (width, " (joint)" if self.args.joint else "")
+        if not self.args.joint:
+            # A context module alone is deployed behind the front end: merge both for
+            # the released-name deploy net (the same tool the joint stage starts from).
+            merged = "init/deploy_%s.caffemodel" % width
+            stage = self.evaluate_stage("evaluate_" + width, merged, self.model(width, DEPLOY_NAMES[self.ds]),
+                                        label, [self.frontend_weights(), weights])
+            stage.steps.insert(0, ["tools.weights", "merge", self.frontend_weights(), weights,
+                                   self.model(width, DEPLOY_NAMES[self.ds]), merged])
+            return stage
+        return self.evaluate_stage("evaluate_" + width, weights, self.model(width, DEPLOY_NAMES[self.ds]),
+                                   label)
