@@ -49,7 +49,8 @@ def solver(schedule, train_net, test_net, snapshot_prefix, iter_size=1, cpu=Fals
     """`test_net` None: no testing at all (the authors' advice for Cityscapes
     joint training at 1396, where a test net does not fit beside the train net)."""
     s = pb.SolverParameter(
-        train_net=train_net, base_lr=schedule.base_lr, display=DISPLAY,
+        train_net=train_net, base_lr=schedule.base_lr,
+        display=min(DISPLAY, max(1, schedule.max_iter // 3)),  # a short trial logs 3+ losses
         max_iter=schedule.max_iter, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
         snapshot=min(SNAPSHOT, schedule.max_iter), snapshot_prefix=snapshot_prefix,
         solver_mode=pb.SolverParameter.CPU if cpu else pb.SolverParameter.GPU)

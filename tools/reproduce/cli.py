@@ -163,6 +163,8 @@ def run_stage(stage, work, dry_run):
     if changed and stage.snapshots:
         set_aside(work, stage.snapshots)
     stamps.write(path, {"key": key, "done": False})
+    for output in stage.outputs:  # the tools write files, not folders
+        os.makedirs(os.path.dirname(os.path.join(work, output)), exist_ok=True)
     for step in stage.steps:
         if isinstance(step, Write):
             target = os.path.join(work, step.path)

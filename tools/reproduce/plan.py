@@ -143,7 +143,7 @@ class Recipe:
         steps = []
         for split in ("train", "val"):
             lmdb = "data/%s/%s_lmdb" % (self.ds, split)
-            pairs = lambda lmdb=lmdb: manifest_samples(lmdb)  # noqa: E731
+            pairs = lambda lmdb=lmdb: manifest_samples(os.path.join(self.args.work, lmdb))  # noqa: E731
             steps += [
                 Write("lists/%s_images.txt" % split, "images of " + lmdb,
                       lambda pairs=pairs: lines(i for i, _ in pairs())),
@@ -155,7 +155,8 @@ class Recipe:
                           for i, _ in pairs())),
             ]
         steps.append(Write("lists/val_pairs.txt", "image and label of each validation sample",
-                           lambda: lines("%s %s" % p for p in manifest_samples("data/%s/val_lmdb" % self.ds))))
+                           lambda: lines("%s %s" % p for p in manifest_samples(
+                               os.path.join(self.args.work, "data", self.ds, "val_lmdb")))))
         return Stage("lists", steps, ["data/%s/%s_lmdb.json" % (self.ds, s) for s in ("train", "val")],
                      [s.path for s in steps])
 
