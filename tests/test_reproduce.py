@@ -1,0 +1,91 @@
+"""tools.reproduce without Caffe: the dry run lists every stage's command and
+writes nothing; stamps skip a complete stage, resume an interrupted one and
+redo one whose inputs changed (old snapshots set aside, LMDBs forced)."""
+import os
+
+import pytest
+
+from conftest import run_module
+from tools.reproduce.cli import run_stage
+from tools.reproduce.plan import Stage, Write
+
+
+@pytest.fixture
+def sources(tmp_path):
+    for name in ("train_images", "train_labels", "val_images", "val_labels"):
+        (tmp_path / (name + ".txt")).write_text("a.png\n")
+    (tmp_path / "vgg.caffemodel").write_bytes(b"")
+    return tmp_path
+
+
+def lists(root):
+    return ["--train-images", root / "train_images.txt", "--train-labels", root / "train_labels.txt",
+            "--val-images", root / "val_images.txt", "--val-labels", root / "val_labels.txt"]
+
+
+def test_dry_run_prints_every_command_and_writes_nothing(sources):
+    work = sources / "work"
+    out = run_module("tools.reproduce", "cityscapes", "--work", work, "--vgg", sources / "vgg.caffemodel",
+                     *lists(sources), "--context", "basic", "--context", "large", "--joint",
+                     "--gpu", "1", "--docker", "bvlc/caffe:gpu", "--no-test-net", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert not work.exists()
+    for text in ("python -m prototxt_gen --dataset cityscapes --out models/front",
+                 "--context-width large --snapshot-root snapshots/large",
+                 "python -m tools.data lists --dataset cityscapes --split train",
+                 "python -m tools.weights vgg16",
+                 "python -m tools.train models/front/cityscapes/frontend_solver.prototxt --weights "
+                 "init/frontend.caffemodel --gpu 1 --docker bvlc/caffe:gpu",
+                 "python -m tools.features --dataset cityscapes --weights "
+                 "snapshots/cityscapes/frontend_iter_60000.caffemodel",
+                 "python -m tools.data context --dataset cityscapes --split val",
+                 "python -m tools.weights identity --dataset cityscapes --width basic",
+                 "python -m tools.weights merge snapshots/cityscapes/frontend_iter_60000.caffemodel "
+                 "snapshots/large/cityscapes/context_iter_40000.caffemodel",
+                 "python -m tools.evaluate lists/val_pairs.txt --dataset cityscapes --weights "
+                 "snapshots/basic/cityscapes/joint_iter_40000.caffemodel --net "
+                 "models/basic/cityscapes/dilation10_cityscapes_deploy.prototxt"):
+        assert text in out.stdout, text
+    assert out.stdout.count("would run") == 18
+    assert "--no-test-net" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pascal_voc"], "give --voc and --sbd (pascal_voc) or all of"),
+    (["camvid", "--voc", "x", "--sbd", "y"], "--voc and --sbd go together, for pascal_voc only"),
+    (["kitti", "--train-images", "nope.txt", "--train-labels", "nope.txt", "--val-images", "nope.txt",
+      "--val-labels", "nope.txt"], "nope.txt does not exist (--train-images)"),
+    (["kitti", "--deploy-size", "100"], "larger than 372"),
+])
+def test_bad_input_is_one_line(sources, args, message):
+    out = run_module("tools.reproduce", *args, "--vgg", sources / "vgg.caffemodel", cwd=sources)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert message in out.stderr
+
+
+def test_stamps_skip_resume_and_redo(tmp_path, capsys):
+    work = str(tmp_path)
+    (tmp_path / "input.txt").write_text("one")
+    calls = []
+
+    def make():
+        calls.append(1)
+        return (tmp_path / "input.txt").read_text()
+
+    def stage():
+        return Stage("copy", [Write("out/copy.txt", "a copy", make)], ["input.txt"], ["out/copy.txt"],
+                     snapshots="snaps/copy")
+    assert run_stage(stage(), work, False) == "ran"
+    assert run_stage(stage(), work, False) == "skipped" and len(calls) == 1
+    os.remove(tmp_path / "out" / "copy.txt")  # an output gone: run again
+    assert run_stage(stage(), work, False) == "ran" and len(calls) == 2
+    os.makedirs(tmp_path / "snaps")
+    (tmp_path / "snaps" / "copy_iter_5.caffemodel").write_text("old")
+    (tmp_path / "input.txt").write_text("two")  # inputs changed: redone, snapshots set aside
+    assert run_stage(stage(), work, True) == "would redo"
+    assert run_stage(stage(), work, False) == "ran"
+    assert (tmp_path / "out" / "copy.txt").read_text() == "two"
+    assert not (tmp_path / "snaps" / "copy_iter_5.caffemodel").exists()
+    aside = [d for d in os.listdir(tmp_path / "snaps") if d.startswith("stale-")]
+    assert os.listdir(tmp_path / "snaps" / aside[0]) == ["copy_iter_5.caffemodel"]
+    assert "set aside" in capsys.readouterr().out
