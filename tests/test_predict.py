@@ -144,11 +144,13 @@ def test_cityscapes_style_net_is_not_zoomed():
     np.testing.assert_allclose(prob, full[:, :10, :30], rtol=1e-6)
 
 
-def test_scores_keep_one_cell_per_8_pixels_from_pixel_0():
+def test_scores_keep_every_tile_whole():
+    """Tiles of 1 x 3 cells (8 x 24 pixels): a 17 x 33 image needs 3 x 2 of them, and
+    all 3 x 6 cells are stored, not just the ceil(17 / 8) x ceil(33 / 8) on the image."""
     net = WindowNet((380, 396))
     image = np.random.default_rng(6).integers(0, 256, (17, 33, 3), dtype=np.uint8)
     out = scores(net, image, DATASETS["camvid"])
-    assert out.shape == (3, 3, 5) and out.dtype == np.float32
+    assert out.shape == (3, 3, 6) and out.dtype == np.float32
 
 
 # ---- real Caffe ----------------------------------------------------------------------
