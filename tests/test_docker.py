@@ -97,7 +97,7 @@ def test_bvlc_training_command(tmp_path, fake_docker):
     env, calls = fake_docker
     work = make_workspace(tmp_path / "work")
     solver = solver_copy(work, "ctx", max_iter=10)
-    out = script("bvlc_caffe.sh", solver, "--gpu", "1", cwd=work, env=env)
+    out = script("bvlc_caffe.sh", solver, "--gpu", "1", "--allow-missing-init", cwd=work, env=env)
     assert out.returncode == 1 and "left no snapshot of iteration 10" in out.stderr  # nothing ran
     [run] = calls()
     assert run == ["run", "--rm", "--init", "--gpus", "all", "--user", user(),
@@ -118,7 +118,8 @@ def test_training_through_the_docker_command_line(tmp_path, fake_docker):
     init = tmp_path / "init"
     init.mkdir()
     first = solver_copy(work, "first", max_iter=5, snapshot=5)
-    assert script("nvidia_caffe.sh", "train", first, cwd=work, env=env).returncode == 0
+    assert script("nvidia_caffe.sh", "train", first, "--allow-missing-init", cwd=work,
+                  env=env).returncode == 0
     shutil.copy(work / "snapshots/camvid/first_iter_5.caffemodel", init / "start.caffemodel")
     solver = solver_copy(work, "ctx", max_iter=10, snapshot=10)
     out = script("nvidia_caffe.sh", "train", solver, "--weights", init / "start.caffemodel",
