@@ -10,7 +10,7 @@ files that earlier ones make (final snapshots, the LMDB manifests' samples).
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 RELEASED_WIDTH = {"pascal_voc": "large"}  # the others' released modules are Basic
@@ -47,7 +47,6 @@ class Stage:
     snapshots: str = None       # snapshot prefix set aside when the inputs changed
     always: bool = False        # cheap and idempotent: run every time (the generator)
     result: str = None          # the file the summary names
-    rows: dict = field(default_factory=dict)
 
 
 def solver_final(solver):
