@@ -111,10 +111,10 @@ def test_compression_trades_size_for_time():
 def test_odd_padding_puts_the_larger_half_bottom_and_left():
     label = np.zeros((11, 13), np.uint8)
     record = image_label_record(np.zeros((11, 13, 3), np.uint8), label, 392)
-    rows, cols = np.nonzero(record[:, :, 3] == 0)
+    rows, cols = np.nonzero(record[3] == 0)
     # 392 - 383 = 9 rows: 4 on top, 5 below; 392 - 385 = 7 columns: 4 left, 3 right.
-    assert (rows.min() - MARGIN, record.shape[0] - 1 - rows.max() - MARGIN) == (4, 5)
-    assert (cols.min() - MARGIN, record.shape[1] - 1 - cols.max() - MARGIN) == (4, 3)
+    assert (rows.min() - MARGIN, record.shape[1] - 1 - rows.max() - MARGIN) == (4, 5)
+    assert (cols.min() - MARGIN, record.shape[2] - 1 - cols.max() - MARGIN) == (4, 3)
 
 
 @pytest.mark.parametrize("h, w, tile", [(30, 40, 6), (12, 10, 6), (375, 500, 66), (17, 31, 2)])

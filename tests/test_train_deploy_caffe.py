@@ -14,7 +14,7 @@ from conftest import caffe_env, run_caffe, run_module
 from prototxt_gen.datasets import DATASETS
 from prototxt_gen.generate import Options, all_files, write
 from synthetic import write_lmdb
-from tools.data.records import image_label_record, png_datum
+from tools.data.records import image_label_record, raw_datum
 
 pytestmark = pytest.mark.caffe
 JOBS = "caffe_recipe_jobs.py"
@@ -86,7 +86,7 @@ def test_cityscapes_labels_are_those_deploy_assigns(cityscapes, tmp_path, h, w):
     record = image_label_record(image, label, CROP)
     lmdb = cityscapes / "data" / "cityscapes" / "val_lmdb"
     shutil.rmtree(str(lmdb), ignore_errors=True)
-    write_lmdb(lmdb, [png_datum(record, 0)])
+    write_lmdb(lmdb, [raw_datum(record)])
     out = tmp_path / "blobs.npz"
     weights = tmp_path / "w.caffemodel"
     models = cityscapes / "models" / "cityscapes"
@@ -98,7 +98,7 @@ def test_cityscapes_labels_are_those_deploy_assigns(cityscapes, tmp_path, h, w):
     # 186 and then (top, left) more; Caffe's TEST crop starts at the centre offset.
     extra_h, extra_w = max(0, 16 - h), max(0, 16 - w)
     top, left = extra_h // 2, extra_w - extra_w // 2
-    oy, ox = (record.shape[0] - CROP) // 2, (record.shape[1] - CROP) // 2
+    oy, ox = (record.shape[1] - CROP) // 2, (record.shape[2] - CROP) // 2  # record: 4 x H x W
     rows, cols = oy + np.arange(16) - top, ox + np.arange(16) - left
     inside = (rows[:, None] >= 0) & (rows[:, None] < h) & (cols >= 0) & (cols < w)
     expected = np.where(inside, label[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)], 255)
