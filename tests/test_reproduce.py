@@ -89,3 +89,17 @@ def test_stamps_skip_resume_and_redo(tmp_path, capsys):
     aside = [d for d in os.listdir(tmp_path / "snaps") if d.startswith("stale-")]
     assert os.listdir(tmp_path / "snaps" / aside[0]) == ["copy_iter_5.caffemodel"]
     assert "set aside" in capsys.readouterr().out
+
+
+def test_an_interrupted_stage_resumes_without_forcing(tmp_path, monkeypatch):
+    """Same inputs, stamp not done (a Ctrl-C): the tool reruns as it was, no --force."""
+    from tools.reproduce import cli, stamps
+    (tmp_path / "input.txt").write_text("x")
+    stage = Stage("data", [["tools.data", "voc"]], ["input.txt"], ["out.json"], force=("--force",))
+    key = stamps.key([cli.shown(s) for s in stage.steps], [str(tmp_path / "input.txt")])
+    stamps.write(str(tmp_path / "stamps" / "data.json"), {"key": key, "done": False})
+    ran = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda argv, **kw: ran.append(argv[2:]) or 0)
+    assert run_stage(stage, str(tmp_path), False) == "ran" and ran == [["tools.data", "voc"]]
+    (tmp_path / "input.txt").write_text("y")
+    assert run_stage(stage, str(tmp_path), False) == "ran" and ran[-1] == ["tools.data", "voc", "--force"]
