@@ -28,7 +28,7 @@ class ConvSpec:
 
 @dataclass(frozen=True)
 class ContextModule:
-    """`num_layers` counts every conv of the module, as design.md does (7, 8, 10).
+    """`num_layers` counts every conv of the module, as docs/design.md does (7, 8, 10).
 
     `width` is "basic" (C channels everywhere) or "large" (Table 1's 2C ... 32C);
     `padding` is "same" (each 3x3 conv pads by its dilation) or "buffer" (the

@@ -1,4 +1,5 @@
-"""Training/testing input from stock Caffe layers only (design.md section 3b).
+"""Training/testing input from stock Caffe layers only (docs/design.md,
+Training input from stock layers).
 
 Each LMDB record holds image and label as ONE multi-channel sample, so the
 stock Data layer's random crop and mirror move them together; Slice separates

@@ -1,4 +1,4 @@
-"""The data sets of the released models (design.md section 5), as data."""
+"""The data sets of the released models (docs/design.md, Data sets), as data."""
 from dataclasses import dataclass
 
 

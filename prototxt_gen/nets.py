@@ -2,7 +2,7 @@
 TRAIN, TEST and deploy.  Layer names follow the released models so their
 weights load by name (VOC: `fc-final`, `ct_*`; others: `final`, `ctx_*`).
 
-One rule holds for every stage (design.md section 8): the training and testing
+One rule holds for every stage (docs/design.md, Joint and deploy nets): the training and testing
 nets use exactly the context convolutions (kernel, dilation, pad, width, names)
 of the data set's deploy nets, and a net trained on upsampled scores is
 deployed with the same upsampling.

@@ -1,4 +1,4 @@
-"""Solvers for the paper's schedules (section 5; design.md sections 6 and 8).
+"""Solvers for the paper's schedules (section 5; docs/design.md, Schedules).
 
 Every solver uses only fields Caffe 1.0 knows: initial weights are given to
 `caffe train --weights`, never as `weights:` in the file.
@@ -29,7 +29,7 @@ SCHEDULES = {
 }
 
 # Learning rates that differ from the paper's in the authors' train.py defaults
-# (design.md section 8): only the front end (1e-4); context 1e-3 and joint 1e-5 agree.
+# (docs/design.md, Schedules): only the front end (1e-4); context 1e-3 and joint 1e-5 agree.
 LR_PRESETS = {"paper": {}, "authors-code": {"frontend": 1e-4}}
 
 MOMENTUM = 0.9

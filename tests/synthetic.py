@@ -1,5 +1,5 @@
 """Random records of any size in the formats the generated nets read
-(design.md 3b), and a bare LMDB writer for them, so the Caffe tier can run
+(docs/design.md, Records), and a bare LMDB writer for them, so the Caffe tier can run
 every net without data sets.  Callers encode them with tools.data's own
 raw_datum / float_datum."""
 import os

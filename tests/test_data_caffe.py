@@ -1,7 +1,7 @@
 """Our LMDBs fed to the GENERATED nets in real BVLC Caffe: sample by sample, the
 `data` and `label` blobs equal the NumPy reference of the authors' semantics
-(design.md 3): TEST = centre crop; TRAIN = some crop offset and mirror, found
-by trying every one."""
+(docs/design.md, Training input from stock layers): TEST = centre crop;
+TRAIN = some crop offset and mirror, found by trying every one."""
 import itertools
 import os
 

@@ -1,4 +1,4 @@
-"""Records equal a NumPy rendering of the authors' data semantics (design.md 3):
+"""Records equal a NumPy rendering of the authors' data semantics (docs/design.md, Padding):
 np.pad's "reflect" is OpenCV's BORDER_REFLECT_101, written independently."""
 import math
 
@@ -20,7 +20,7 @@ def halves(extra):
 def reference_record(image, label, crop):
     """Steps 2-3: reflect / 255 by 186, then up to the crop, split as the fork's
     PadImage: top = (crop - h) // 2, the rest at the bottom; right = (crop - w) // 2,
-    the rest (the larger half) on the left (design.md section 8)."""
+    the rest (the larger half) on the left (docs/design.md, Padding)."""
     image = np.pad(image, ((MARGIN, MARGIN), (MARGIN, MARGIN), (0, 0)), mode="reflect")
     label = np.pad(label, MARGIN, constant_values=255)
     pads = (halves(crop - label.shape[0]), halves(crop - label.shape[1])[::-1])

@@ -1,4 +1,4 @@
-"""The generated nets and solvers say what the paper and design.md say."""
+"""The generated nets and solvers say what the paper and docs/design.md say."""
 import pytest
 from google.protobuf import text_format
 

@@ -89,7 +89,7 @@ def test_a_net_that_upsamples_itself_has_stride_1():
 # ---- zoom ---------------------------------------------------------------------------
 
 def zoom_by_loops(prob, f, height, width):
-    """design.md section 4, literally, clamped at the border."""
+    """docs/design.md, Tiling and zoom, literally, clamped at the border."""
     last_r, last_c = prob.shape[1] - 1, prob.shape[2] - 1
     out = np.zeros((prob.shape[0], height, width))
     for h in range(height):

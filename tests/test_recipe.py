@@ -1,4 +1,4 @@
-"""The training recipe of design.md section 8, read from the generated files:
+"""The training recipe of docs/design.md (Padding, Schedules), read from the generated files:
 train what you deploy (context convolutions, Cityscapes' upsampled loss) and
 the recipe's knobs (learning-rate presets, solvers without a test net)."""
 import pytest

@@ -1,4 +1,4 @@
-"""Train what you deploy, judged by real Caffe (design.md section 8): with the
+"""Train what you deploy, judged by real Caffe (docs/design.md, Joint and deploy nets): with the
 same weights, each stage's TEST net and the deploy net score the same input
 alike; Cityscapes' loss reads, for every pixel of the upsampled score, the
 label that deploy (zoom 1) gives that pixel; the context module fed the stored

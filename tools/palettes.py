@@ -1,4 +1,4 @@
-"""Class names and colours of each data set (design.md section 5), and label
+"""Class names and colours of each data set (docs/design.md, Data sets), and label
 PNGs coloured by them.
 
 Predictions are written as palette ("P") PNGs: viewers show the colours,

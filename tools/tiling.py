@@ -1,4 +1,4 @@
-"""Running a deploy net over an image of any size (design.md section 4).
+"""Running a deploy net over an image of any size (docs/design.md, Tiling and zoom).
 
 The image (mean subtracted) is reflect-padded by the front end's margin and
 cut into tiles of the net's input size; each tile yields an output tile of

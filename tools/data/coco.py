@@ -1,4 +1,4 @@
-"""COCO -> VOC labels for the paper's COCO-augmented front end (design.md 6):
+"""COCO -> VOC labels for the paper's COCO-augmented front end (docs/design.md, Training sets):
 every image with at least one (non-crowd) object of a VOC category, those
 objects under their VOC index, everything else background, crowd regions 255.
 

@@ -1,4 +1,4 @@
-"""Context-stage records (design.md 3, 3b, 8): the front end's stored scores and
+"""Context-stage records (docs/design.md, Records): the front end's stored scores and
 the label at the scores' resolution as ONE float Datum of C + 1 channels, so
 Caffe's Data layer crops and mirrors them together; `Slice` at C separates them.
 

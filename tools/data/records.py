@@ -1,5 +1,5 @@
-"""Samples -> LMDB records in the layout the generated nets read (design.md
-3b): image and label stored as ONE array, so Caffe's Data layer crops and
+"""Samples -> LMDB records in the layout the generated nets read (docs/design.md,
+Records): image and label stored as ONE array, so Caffe's Data layer crops and
 mirrors them together, already padded as the authors' data layer pads."""
 import cv2
 import numpy as np
@@ -27,7 +27,7 @@ def image_label_record(image, label, crop):
     """4 x H x W uint8 planes (B, G, R, label), the channel-major order of an
     unencoded Datum: padded by 186 (image reflect-101, label 255), then, if still
     shorter than the crop, padded again to it the same way, an odd amount split
-    as the authors' fork splits it (design.md section 8): the larger half at the
+    as the authors' fork splits it (docs/design.md, Padding): the larger half at the
     bottom and, because its copyMakeBorder call swaps left and right, on the
     LEFT.  Each plane is padded straight into its place (measured: 5x faster
     than padding a 4-channel image and transposing it)."""

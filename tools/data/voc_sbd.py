@@ -1,4 +1,4 @@
-"""The paper's Pascal VOC sets (design.md section 6): training = VOC 2012 train
+"""The paper's Pascal VOC sets (docs/design.md, Training sets): training = VOC 2012 train
 + SBD train + SBD val with every VOC 2012 val image removed, each image once;
 validation = VOC 2012 val.
 

@@ -1,4 +1,4 @@
-"""The recipe of one data set as stages (design.md sections 6 and 8): data ->
+"""The recipe of one data set as stages (docs/design.md, Schedules): data ->
 initial weights -> front end -> stored features -> context (Basic and/or
 Large) -> optional joint -> evaluation.  Every step is another tool's command
 line, run in the work directory, so the generated solvers' relative paths

@@ -26,7 +26,7 @@ GLOG_ERROR = re.compile(r"[EF]\d{4,8} ")  # [EF]mmdd or [EF]yyyymmdd
 @dataclass(frozen=True)
 class Divergence:
     """Loss is NaN/inf, or above factor x ln(C) once `grace` iterations have passed
-    (a healthy start is near ln(C); design.md section 1)."""
+    (a healthy start is near ln(C); docs/design.md, Front end)."""
     classes: int = None
     factor: float = 3.0
     grace: int = 20

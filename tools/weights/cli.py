@@ -73,7 +73,8 @@ def parser():
                    help="front-end net to check against (default: the generated front end)")
 
     c = sub.add_parser("identity", help="identity-initialized context module",
-                       description="Context module weights by paper eq. 4/5 (design.md 2): "
+                       description="Context module weights by paper eq. 4/5 "
+                                   "(docs/design.md, Initial weights): "
                                    "N(0, noise^2), then every centre tap of a group set to "
                                    "C/c_out; biases 0. Module and layer names from the data set.")
     c.add_argument("out", metavar="OUT.caffemodel")

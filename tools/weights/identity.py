@@ -1,5 +1,5 @@
 """Identity initialization of the context module (paper eq. 4 and 5; the
-authors' `identity` filler, design.md section 2).  Vanilla Caffe has no such
+authors' `identity` filler, docs/design.md, Initial weights).  Vanilla Caffe has no such
 filler, so the weights go into the module's initial caffemodel.
 
 With zero noise every layer passes its input on: the c_out / C channels of a

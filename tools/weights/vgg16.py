@@ -1,5 +1,5 @@
 """ImageNet VGG-16 (VGG_ILSVRC_16_layers.caffemodel, legacy V1 format) -> the
-front end's initial weights (design.md section 6): conv layers as they are,
+front end's initial weights (docs/design.md, Initial weights): conv layers as they are,
 fc6 and fc7 as the convolutions the front end has in their place, ImageNet's
 classifier dropped; the front end's own classifier is left to its filler.
 """
