@@ -6,11 +6,12 @@ Bad values end in one line naming the fix and exit code 2, never a traceback.
 import argparse
 import sys
 
+from .cli_common import Parser, main as run_main
 from .datasets import DATASETS
 from .frontend import MARGIN, STRIDE
 from .generate import STAGES, Options, all_files, write
+from .report import report
 from .solvers import LR_PRESETS, TEST_ITER
-from .report import ReportError, report
 
 DESCRIPTION = """\
 Writes the Caffe nets (train / test / deploy) and solvers of Yu & Koltun,
@@ -32,13 +33,6 @@ examples:
   python -m prototxt_gen --dataset pascal_voc --stage frontend --crop 388 --batch 2 --iter-size 7
   python -m prototxt_gen report caffe_models/pascal_voc/dilation8_pascal_voc_deploy.prototxt
 """
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but an error is a single line (usage is in --help)."""
-
-    def error(self, message):
-        self.exit(2, "%s: error: %s\n" % (self.prog, message))
 
 
 def positive(text):
@@ -161,17 +155,7 @@ def report_parser():
     return p
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["report"]:
-        args = report_parser().parse_args(argv[1:])
-        try:
-            print(report(args.net))
-        except ReportError as e:
-            print("python -m prototxt_gen report: error: %s" % e, file=sys.stderr)
-            return 2
-        return 0
-    args = generate_parser().parse_args(argv)
+def generate(args):
     opts = Options(datasets=tuple(args.dataset or DATASETS), stages=tuple(args.stage or STAGES),
                    out=args.out, lmdb_root=args.lmdb_root, crop=args.crop, batch=args.batch,
                    iter_size=args.iter_size, context_crop=args.context_crop,
@@ -181,11 +165,14 @@ def main(argv=None):
                    max_iter=tuple(args.max_iter), test_iter=args.test_iter,
                    deploy_size=args.deploy_size, context_width=args.context_width,
                    snapshot_root=args.snapshot_root)
-    try:
-        paths = write(all_files(opts))
-    except OSError as e:
-        print("python -m prototxt_gen: error: cannot write %s: %s" % (e.filename, e.strerror),
-              file=sys.stderr)
-        return 2
+    paths = write(all_files(opts))
     print("wrote %d files under %s/ (%s)" % (len(paths), opts.out, ", ".join(opts.datasets)))
     return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        args = report_parser().parse_args(argv[1:])
+        return run_main("python -m prototxt_gen report", lambda: print(report(args.net)) or 0)
+    return run_main("python -m prototxt_gen", generate, generate_parser().parse_args(argv))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from google.protobuf import text_format
 
 from . import layers as L
+from .cli_common import atomic_output
 from .datasets import DATASETS
 from .nets import TrainConfig, context_net, deploy_net, image_net
 from .solvers import TEST_ITER, schedule, solver
@@ -120,8 +121,7 @@ def write(files, root="."):
     for path, message in files.items():
         target = os.path.join(root, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target + ".tmp", "w") as f:
+        with atomic_output(target) as tmp, open(tmp, "w") as f:
             f.write(render(message))
-        os.replace(target + ".tmp", target)
     return sorted(files)
 

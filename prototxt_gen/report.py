@@ -6,14 +6,12 @@ from dataclasses import dataclass
 
 from google.protobuf import text_format
 
+from .geometry import ReportError, crop_output, extent, window_output
 from .schema import pb
 
 PASS_THROUGH = {"ReLU", "Dropout", "Softmax", "Split", "BatchNorm", "Scale", "Sigmoid", "TanH"}
+WINDOWED = {"Convolution", "Deconvolution", "Pooling", "Crop"}
 SCALAR = {"SoftmaxWithLoss", "Accuracy", "EuclideanLoss", "Silence"}
-
-
-class ReportError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -21,8 +19,8 @@ class Blob:
     channels: int   # None where the prototxt does not say (Data layers)
     height: int
     width: int
-    rf: int = 1     # receptive field, in pixels of the traced source
-    jump: float = 1  # source pixels between neighbouring cells
+    rf: tuple = (1, 1)      # receptive field (h, w), in pixels of the traced source
+    jump: tuple = (1, 1)    # source pixels between neighbouring cells (h, w)
 
     def shape(self):
         c = "?" if self.channels is None else str(self.channels)
@@ -40,34 +38,19 @@ class Row:
 def load(path):
     net = pb.NetParameter()
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             text_format.Parse(f.read(), net)
     except OSError as e:
         raise ReportError("cannot read %s: %s" % (path, e.strerror))
-    except text_format.ParseError as e:
+    except (text_format.ParseError, UnicodeDecodeError) as e:
         raise ReportError("%s is not a Caffe net: %s" % (path, e))
     return net
 
 
-def _first(values, default):
-    return values[0] if len(values) else default
-
-
-def _window(param):
-    """(kernel, stride, pad, dilation) of a Convolution/Pooling parameter."""
-    if isinstance(param, pb.PoolingParameter):
-        return param.kernel_size, param.stride, param.pad, 1
-    return (_first(param.kernel_size, None), _first(param.stride, 1),
-            _first(param.pad, 0), _first(param.dilation, 1))
-
-
-def pooled_size(n, kernel, stride, pad):
-    """Caffe's pooling output size: rounded up, then, with padding, one less when
-    the last window would start in the bottom/right padding (pooling_layer.cpp)."""
-    size = -(-(n + 2 * pad - kernel) // stride) + 1
-    if pad and (size - 1) * stride >= n + pad:
-        size -= 1
-    return size
+def _nchw(dims, where):
+    if len(dims) != 4 or min(dims) < 1:
+        raise ReportError("%s: shape %s; give N x C x H x W, each at least 1" % (where, list(dims)))
+    return Blob(int(dims[1]), int(dims[2]), int(dims[3]))
 
 
 def inputs(net):
@@ -77,8 +60,34 @@ def inputs(net):
     for i, name in enumerate(net.input):
         dims = (list(net.input_shape[i].dim) if len(net.input_shape) > i
                 else list(net.input_dim[4 * i: 4 * i + 4]))
-        known[name] = Blob(dims[1], dims[2], dims[3])
+        known[name] = _nchw(dims, "net input %s" % name)
     return known
+
+
+def check_bottoms(net):
+    """Caffe stops at a bottom no earlier layer (or net input) produces."""
+    made = set(net.input)
+    for layer in net.layer:
+        for bottom in layer.bottom:
+            if bottom not in made:
+                raise ReportError("layer %s: bottom %r is not a top of any layer before it"
+                                  % (layer.name, bottom))
+        made.update(layer.top)
+
+
+def _windowed(layer, b):
+    window, height, width = window_output(layer, b.channels, b.height, b.width)
+    rf, jump = [], []
+    for axis in (0, 1):
+        span, stride = extent(window, axis), window.stride[axis]
+        if layer.type == "Deconvolution":
+            jump.append(b.jump[axis] / stride)
+            rf.append(b.rf[axis] + (span - 1) * jump[axis])
+        else:
+            jump.append(b.jump[axis] * stride)
+            rf.append(b.rf[axis] + (span - 1) * b.jump[axis])
+    channels = b.channels if layer.type == "Pooling" else layer.convolution_param.num_output
+    return Blob(channels, height, width, tuple(rf), tuple(jump))
 
 
 def layer_outputs(layer, known):
@@ -87,40 +96,31 @@ def layer_outputs(layer, known):
     t = layer.type
     bottoms = [known.get(b) for b in layer.bottom]
     if t == "Input":
-        return [Blob(int(s.dim[1]), int(s.dim[2]), int(s.dim[3])) for s in layer.input_param.shape]
+        return [_nchw(s.dim, "layer %s" % layer.name) for s in layer.input_param.shape]
     if t == "Data":
         size = layer.transform_param.crop_size
         if not size:
             raise ReportError("Data layer %s has no crop_size: its output size depends on the data"
                               % layer.name)
         return [Blob(None, size, size)] * len(layer.top)
+    if not bottoms or (t == "Crop" and len(bottoms) != 2):
+        raise ReportError("layer %s: a %s layer takes %s bottom" % (
+            layer.name, t, "two (data, reference)" if t == "Crop" else "a"))
     if None in bottoms:
         return None
     b = bottoms[0]
     if t in PASS_THROUGH:
         return [b]
-    if t in ("Convolution", "Deconvolution", "Pooling"):
-        param = layer.pooling_param if t == "Pooling" else layer.convolution_param
-        k, s, p, d = _window(param)
-        span = d * (k - 1) + 1
-        if t == "Deconvolution":
-            size = lambda n: s * (n - 1) + span - 2 * p  # noqa: E731
-            jump = b.jump / s
-        elif t == "Pooling":
-            size = lambda n: pooled_size(n, k, s, p)  # noqa: E731
-            jump = b.jump * s
-        else:
-            size = lambda n: (n + 2 * p - span) // s + 1  # noqa: E731
-            jump = b.jump * s
-        channels = b.channels if t == "Pooling" else param.num_output
-        rf_jump = jump if t == "Deconvolution" else b.jump
-        return [Blob(channels, size(b.height), size(b.width), b.rf + (span - 1) * rf_jump, jump)]
+    if t in WINDOWED - {"Crop"}:
+        return [_windowed(layer, b)]
     if t == "InnerProduct":  # sees its whole input
-        side = max(b.height, b.width) - 1
-        return [Blob(layer.inner_product_param.num_output, 1, 1, b.rf + side * b.jump, b.jump)]
+        rf = (b.rf[0] + (b.height - 1) * b.jump[0], b.rf[1] + (b.width - 1) * b.jump[1])
+        return [Blob(layer.inner_product_param.num_output, 1, 1, rf, b.jump)]
     if t == "Crop":
         ref = bottoms[1]
-        return [Blob(b.channels, ref.height, ref.width, b.rf, b.jump)]
+        shape = crop_output(layer, (b.channels, b.height, b.width),
+                            (ref.channels, ref.height, ref.width))
+        return [Blob(*shape, rf=b.rf, jump=b.jump)]
     if t == "Slice":
         points = list(layer.slice_param.slice_point)
         if b.channels is None or not points:
@@ -163,19 +163,20 @@ def context_fields(net, rows):
         return {}
     origin = next(r.blob for r in rows if r.top == start)
     module = trace(net, {start: Blob(origin.channels, origin.height, origin.width)}, False)
-    return {r.layer: r.blob.rf for r in module
+    return {r.layer: r.blob.rf[0] for r in module
             if r.type == "Convolution" and r.layer.split("_")[0] in ("ctx", "ct")}
 
 
 def report(path):
     net = load(path)
+    check_bottoms(net)
     rows = trace(net, inputs(net))
     ctx = context_fields(net, rows)
     lines = ["%-22s %-16s %-16s %-22s %10s %10s" % (
         "layer", "type", "top", "output (C x H x W)", "RF (input)", "RF (ctx)")]
     for r in rows:
         shape = "scalar" if r.blob is None else r.blob.shape()
-        rf = "" if r.blob is None else "%dx%d" % (r.blob.rf, r.blob.rf)
+        rf = "" if r.blob is None else "%dx%d" % r.blob.rf
         c = "%dx%d" % (ctx[r.layer], ctx[r.layer]) if r.layer in ctx else ""
         lines.append("%-22s %-16s %-16s %-22s %10s %10s" % (r.layer, r.type, r.top, shape, rf, c))
     if ctx:

@@ -209,7 +209,7 @@ def spoil_size(image, label):
 def spoil_image(image, label):
     with open(image, "wb") as f:
         f.write(b"not a JPEG")
-    return "cannot decode image %s" % image
+    return "cannot decode image %s: not an image OpenCV reads, or truncated" % image
 
 
 def spoil_missing(image, label):

@@ -153,15 +153,30 @@ def test_solver_facts_of_the_checked_in_solvers():
 def test_snapshots_found_newest_last(tmp_path):
     (tmp_path / "snapshots").mkdir()
     for name in ("ctx_iter_100.solverstate", "ctx_iter_100.caffemodel", "ctx_iter_2000.solverstate.h5",
-                 "ctx_iter_300.solverstate", "other_iter_9000.solverstate",
-                 "ctx_iter_5000.solverstate.diverged"):
-        (tmp_path / "snapshots" / name).touch()
+                 "ctx_iter_2000.caffemodel.h5", "ctx_iter_300.solverstate",
+                 "other_iter_9000.solverstate", "ctx_iter_5000.solverstate.diverged"):
+        (tmp_path / "snapshots" / name).write_bytes(b"\x08\x01")  # field 1 = 1: a whole message
     solver = tmp_path / "s.prototxt"
     solver.write_text('snapshot_prefix: "snapshots/ctx" max_iter: 2000')
     s = Solver(solver, cwd=tmp_path)
     assert [x.iteration for x in s.snapshots()] == [100, 300, 2000]
     assert s.latest().weights == str(tmp_path / "snapshots/ctx_iter_2000.caffemodel.h5")
     assert s.finished()
+
+
+@pytest.mark.parametrize("broken", ["ctx_iter_300.solverstate", "ctx_iter_300.caffemodel"])
+def test_a_truncated_newest_snapshot_falls_back_to_the_previous_one(tmp_path, broken):
+    (tmp_path / "snapshots").mkdir()
+    for iteration in (100, 300):
+        for ext in ("solverstate", "caffemodel"):
+            (tmp_path / "snapshots" / ("ctx_iter_%d.%s" % (iteration, ext))).write_bytes(b"\x08\x01")
+    (tmp_path / "snapshots" / broken).write_bytes(b"\x0a\x10abc")  # length 16, 3 bytes follow
+    solver = tmp_path / "s.prototxt"
+    solver.write_text('snapshot_prefix: "snapshots/ctx" max_iter: 2000')
+    warnings = []
+    latest = Solver(solver, cwd=tmp_path).latest(warn=warnings.append)
+    assert latest.iteration == 100
+    assert len(warnings) == 1 and broken in warnings[0] and "iteration 300" in warnings[0]
 
 
 # ---- commands ---------------------------------------------------------------------
@@ -288,28 +303,31 @@ def test_trains_with_multistep_schedule_and_writes_records(workspace):
 
 
 @pytest.mark.caffe
-def test_interrupt_snapshots_and_rerun_resumes(workspace):
-    solver = solver_copy(workspace, "long", max_iter=10 ** 7, snapshot=10 ** 6, display=5)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_snapshots_and_rerun_resumes(workspace, sig):
+    """Ctrl-C, and SIGTERM as a scheduler sends it, reach Caffe as SIGINT: it snapshots."""
+    name = "long_%d" % sig
+    solver = solver_copy(workspace, name, max_iter=10 ** 7, snapshot=10 ** 6, display=5)
     caffe = str(caffe_root() / "build" / "tools" / "caffe")
     proc = subprocess.Popen([sys.executable, "-m", "tools.train", str(solver), "--caffe", caffe,
                              "--allow-missing-init"],
                             cwd=workspace, env=caffe_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    csv_path = workspace / "snapshots" / "camvid" / "long_loss.csv"
+    csv_path = workspace / "snapshots" / "camvid" / (name + "_loss.csv")
     deadline = time.time() + 120
     while len(read_rows(csv_path)) < 3 and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "rerun the same command to resume" in err
     stopped = Solver(solver, cwd=workspace).latest()
     assert stopped is not None and 10 <= stopped.iteration < 10 ** 7
-    solver = solver_copy(workspace, "long", max_iter=stopped.iteration + 10, snapshot=10 ** 6,
+    solver = solver_copy(workspace, name, max_iter=stopped.iteration + 10, snapshot=10 ** 6,
                          display=5)
     out = train(workspace, solver)
     assert out.returncode == 0, out.stderr
-    assert "Resuming from %s" % stopped.state in (csv_path.parent / "long.log").read_text()
+    assert "Resuming from %s" % stopped.state in (csv_path.parent / (name + ".log")).read_text()
     its = [r[0] for r in read_rows(csv_path)]
     assert its[0] == 0 and its == sorted(set(its)) and its[-1] > stopped.iteration
     assert Solver(solver, cwd=workspace).latest().iteration == stopped.iteration + 10
@@ -354,3 +372,12 @@ def test_caffe_failure_is_reported(workspace):
     out = train(workspace, solver)
     assert out.returncode == 1
     assert "caffe failed" in out.stderr and "Check failed" in out.stderr
+
+
+def test_a_loss_record_cut_mid_row_resumes(tmp_path):
+    """A run killed while writing a row leaves half of it; the rest is kept."""
+    path = tmp_path / "x_loss.csv"
+    path.write_text("iteration,loss,lr\n0,3.0,0.001\n5,2.5,0.001\n10,2.")
+    assert read_rows(path) == [(0, 3.0, 0.001), (5, 2.5, 0.001), (10, 2.0, None)]
+    path.write_text("iteration,loss,lr\n0,3.0,0.001\n1")
+    assert read_rows(path) == [(0, 3.0, 0.001)]

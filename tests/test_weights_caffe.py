@@ -154,7 +154,7 @@ def test_merged_joint_weights_load_in_caffe(tmp_path):
     job("save_random", net=str(front), out=str(tmp_path / "front.caffemodel"), seed=3)
     write(tmp_path / "context.caffemodel", context_init(ds.context()).values())
     result = run_cli("merge", tmp_path / "front.caffemodel", tmp_path / "context.caffemodel", net,
-                     tmp_path / "joint.caffemodel")
+                     tmp_path / "joint.caffemodel", "--allow-nonfinite")  # save_random has NaN
     assert result.returncode == 0, result.stderr
     merged = Caffemodel(tmp_path / "joint.caffemodel")
     loaded = job("digests", net=str(net), weights=str(tmp_path / "joint.caffemodel"))

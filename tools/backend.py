@@ -8,12 +8,14 @@ Runs inside containers too (Python 3.6): the ONNX modules load only for `onnx`.
 """
 import numpy as np
 
+from prototxt_gen.cli_common import UserError
+
 from .tiling import DeployNet
 
 BACKENDS = ("caffe", "onnx")
 
 
-class BackendError(Exception):
+class BackendError(UserError):
     """A net or weights the backend cannot run, or a missing extra: one line."""
 
 

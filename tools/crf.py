@@ -17,6 +17,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from prototxt_gen.cli_common import UserError
+
 CrfParams = namedtuple("CrfParams", "gauss_sxy gauss_compat bilateral_sxy bilateral_srgb "
                                     "bilateral_compat iterations")
 DEFAULTS = CrfParams(3.0, 3.0, 69.0, 5.0, 5.0, 10)
@@ -32,7 +34,7 @@ FLAGS = (("gauss_sxy", float, "width (pixels) of the Gaussian (smoothness) kerne
          ("iterations", int, "mean-field iterations"))
 
 
-class CrfError(Exception):
+class CrfError(UserError):
     """pydensecrf2 missing: one line for the user."""
 
 

@@ -9,36 +9,36 @@ of tile outputs (66 per 900-pixel VOC tile), at least ceil(H / 8).  Cell
 (i, j) is centred on pixel (8i, 8j).  The deploy tiling is the one prediction
 uses.  Runs inside containers too (Python 3.6).
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 from tqdm import tqdm
 
+from prototxt_gen import cli_common
+from prototxt_gen.cli_common import UserError, atomic_output, read_lines
 from prototxt_gen.datasets import DATASETS
 
-from .backend import BackendError, add_argument, open_net
-from .predict import model_file, read_image, require_files
+from . import backend
+from .images import read_image
+from .predict import checked_net, finite, model_file, require_files, targets
 from .tiling import prepare, tiled
 
+PROG = "python -m tools.features"
 
-def scores(net, image, dataset):
+def scores(net, image, dataset, allow_nonfinite=False):
     """C x H' x W' float32 classifier scores of a BGR image: every tile's whole output."""
     out, _ = tiled(net.blob(dataset.classifier), prepare(image, dataset.mean), net.tile_shape)
+    finite(out, "scores", allow_nonfinite)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def image_paths(images, list_file):
-    paths = list(images)
-    if list_file:
-        with open(list_file) as f:
-            paths += [line.strip() for line in f if line.strip()]
-    return paths
+    return list(images) + (read_lines(list_file) if list_file else [])
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.features", description=__doc__.split("\n\n")[0])
+    p = cli_common.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--list", metavar="FILE", help="more images, one path per line")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
@@ -47,27 +47,32 @@ def parse_args(argv):
                    help="front-end deploy net (default: caffe_models/<data set>/frontend_deploy.prototxt)")
     p.add_argument("--out", required=True, metavar="DIR", help="where <image name>.npy goes")
     p.add_argument("--gpu", type=int, metavar="N", help="GPU to run on (default: CPU)")
-    add_argument(p)
-    return p, p.parse_args(argv)
+    backend.add_argument(p)
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="store NaN or infinite scores instead of stopping at them")
+    return p.parse_args(argv)
+
+
+def run(args):
+    dataset = DATASETS[args.dataset]
+    paths = image_paths(args.images, args.list)
+    if not paths:
+        raise UserError("no images: give IMAGE paths or --list FILE")
+    require_files(paths)
+    outputs = targets(paths, args.out, ".npy")
+    os.makedirs(args.out, exist_ok=True)
+    net = checked_net(dataset, args.net or model_file(dataset, "frontend_deploy.prototxt"),
+                      args, dataset.classifier)
+    bar = tqdm(list(zip(paths, outputs)), unit="image", file=sys.stderr, disable=None)
+    for path, target in bar:
+        array = scores(net, read_image(path), dataset, args.allow_nonfinite)
+        with atomic_output(target) as tmp, open(tmp, "wb") as f:
+            np.save(f, array)
+    return 0
 
 
 def main(argv=None):
-    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
-    dataset = DATASETS[args.dataset]
-    net_path = args.net or model_file(dataset, "frontend_deploy.prototxt")
-    paths = image_paths(args.images, args.list)
-    if not paths:
-        parser.error("no images: give IMAGE paths or --list FILE")
-    require_files(parser, [net_path, args.weights] + paths)
-    try:
-        net = open_net(args.backend, net_path, args.weights, args.gpu)
-    except BackendError as e:
-        parser.error(str(e))
-    os.makedirs(args.out, exist_ok=True)
-    for path in tqdm(paths, unit="image", file=sys.stderr):
-        target = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0] + ".npy")
-        np.save(target, scores(net, read_image(path), dataset))
-    return 0
+    return cli_common.main(PROG, run, parse_args(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ while readers get the class indices back unchanged, as with VOC's own labels.
 import numpy as np
 from PIL import Image
 
+from prototxt_gen.cli_common import UserError, atomic_output
+
 IGNORE = 255
+# Colours that mean "ignore" in colour-coded labels: white and VOC's boundary colour.
+IGNORE_COLOURS = ((255, 255, 255), (224, 224, 192))
 
 # The standard VOC colour map; the short names are the paper's table columns.
 VOC = (("background", (0, 0, 0)), ("aero", (128, 0, 0)), ("bike", (0, 128, 0)),
@@ -51,21 +55,34 @@ def write_labels(path, labels, dataset):
     table = np.full((256, 3), 255, dtype=np.uint8)
     table[:len(CLASSES[dataset])] = colours(dataset)
     image.putpalette(table.ravel().tolist())
-    image.save(path)
+    with atomic_output(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def read_labels(path, dataset):
     """Class indices of a label PNG: palette or grey images hold them directly;
-    colour images are mapped back through the data set's colours (unknown
-    colours become 255)."""
-    image = Image.open(path)
-    if image.mode in ("P", "L", "I", "I;16"):
-        return np.array(image).astype(np.int64)
-    rgb = np.array(image.convert("RGB")).astype(np.int64)
+    colour images are mapped back through the data set's colours; a colour
+    outside that palette (and the ignore colours) is an error, since scoring it
+    as "ignore" would give a wrong number."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("P", "L", "I", "I;16"):
+                return np.array(image).astype(np.int64)
+            rgb = np.array(image.convert("RGB")).astype(np.int64)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise UserError("cannot read label image %s: %s" % (path, e))
     keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    table = colours(dataset).astype(np.int64)
+    table = np.concatenate([colours(dataset), np.array(IGNORE_COLOURS, np.uint8)]).astype(np.int64)
     known = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
-    labels = np.full(keys.shape, IGNORE, dtype=np.int64)
-    for index, key in enumerate(known):
-        labels[keys == key] = index
-    return labels
+    index = np.searchsorted(np.sort(known), keys)
+    order = np.argsort(known)
+    found = np.sort(known)[np.minimum(index, len(known) - 1)] == keys
+    if not found.all():
+        key = int(keys[~found][0])
+        raise UserError("%s is a colour image with %d pixels in colours outside the %s palette "
+                        "(e.g. RGB %d,%d,%d): write class indices (palette or grey PNG) or "
+                        "use that data set's colours" % (path, int((~found).sum()), dataset,
+                                                          key >> 16, (key >> 8) & 255, key & 255))
+    labels = order[np.minimum(index, len(known) - 1)]
+    return np.where(labels < len(CLASSES[dataset]), labels, IGNORE).astype(np.int64)

@@ -7,19 +7,21 @@ authors' .caffemodel files load into it.  `--backend onnx` runs it without
 Caffe; `--crf` adds the dense CRF.  Runs inside containers too (Python 3.6 in
 NVIDIA's Caffe image).
 """
-import argparse
 import os
 import sys
 
-import cv2
 import numpy as np
 
+from prototxt_gen import cli_common
+from prototxt_gen.cli_common import UserError
 from prototxt_gen.datasets import DATASETS
 
-from . import crf
-from .backend import BackendError, add_argument, open_net
+from . import backend, crf
+from .images import read_image
 from .palettes import write_labels
-from .tiling import prepare, tiled
+from .tiling import DeployNet, prepare, tiled
+
+PROG = "python -m tools.predict"
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +48,7 @@ def probabilities(net, image, dataset, crf_params=None):
     """C x H x W class probabilities of a BGR image (`net` from backend.open_net),
     refined by a dense CRF with `crf_params`, if given."""
     prob, stride = tiled(net.blob("prob"), prepare(image, dataset.mean), net.tile_shape)
+    finite(prob, "class probabilities")
     height, width = image.shape[:2]
     if stride > 1:
         prob = zoom(prob, stride, height, width)
@@ -62,21 +65,84 @@ def model_file(dataset, name):
     return os.path.join(REPO, "caffe_models", dataset.name, name)
 
 
-def require_files(parser, paths):
+def finite(array, what, allow=False):
+    """NaN would become class 0 (argmax) or a silently poisoned score map."""
+    if not allow and not np.isfinite(array).all():
+        raise UserError("the net's %s hold NaN or infinite values: the weights are broken "
+                        "(a diverged training run?)" % what)
+
+
+def require_files(paths):
     for path in paths:
-        if not os.path.exists(path):
-            parser.error("%s does not exist" % path)
+        if not os.path.isfile(path):
+            raise UserError("%s %s" % (path, "is a directory, not a file" if os.path.isdir(path)
+                                       else "does not exist"))
 
 
-def read_image(path):
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise IOError("cannot read image %s" % path)
-    return image
+def check_classes(net_path, blob, channels, dataset):
+    if channels != dataset.classes:
+        raise UserError("net %s gives %s classes in %r but %s has %d; use that data set's net"
+                        % (net_path, channels, blob, dataset.name, dataset.classes))
+
+
+def check_before_caffe(dataset, net_path, weights, blob):
+    """What Caffe would not say: a layer the weights lack stays at its filler
+    without a word (a renamed classifier predicts class 0 everywhere), a misfit
+    aborts it, and a net of another data set runs happily.  So the net is
+    traced and every parameter layer checked by name and shape first.  Needs
+    our schema (protobuf >= 3.20): inside a Python 3.6 container only the class
+    count is checked, after loading."""
+    try:
+        from tools.weights.caffemodel import Caffemodel
+        from tools.weights.netcheck import fit, load_net, param_shapes
+        from prototxt_gen.report import inputs, trace
+    except ImportError:
+        return
+    net = load_net(net_path)
+    tops = {row.top: row.blob for row in trace(net, inputs(net))}
+    if blob not in tops:
+        raise UserError("net %s has no blob %r: not a deploy net of this project"
+                        % (net_path, blob))
+    check_classes(net_path, blob, tops[blob].channels, dataset)
+    expected = param_shapes(net)
+    given = Caffemodel(weights).layers
+    try:
+        fit(net, {name: layer for name, layer in given.items() if name in expected})
+    except UserError as e:
+        raise UserError("%s: %s" % (weights, e))
+
+
+def checked_net(dataset, net_path, args, blob):
+    """The deploy net of args.backend, checked against args.weights and the data
+    set's class count."""
+    require_files([net_path, args.weights])
+    check_before_caffe(dataset, net_path, args.weights, blob)
+    net = backend.open_net(args.backend, net_path, args.weights, args.gpu)
+    if isinstance(net, DeployNet):  # pycaffe says what the net gives, schema or not
+        if blob not in net.net.blobs:
+            raise UserError("net %s has no blob %r: not a deploy net of this project"
+                            % (net_path, blob))
+        check_classes(net_path, blob, net.net.blobs[blob].data.shape[1], dataset)
+    return net
+
+
+def targets(paths, folder, extension, inputs=None):
+    """One output per path, OUT/<stem><extension>; two paths with one stem
+    would overwrite each other, and an output must not be an input (default:
+    the paths)."""
+    made = {}
+    for path in paths:
+        target = os.path.join(folder, os.path.splitext(os.path.basename(path))[0] + extension)
+        if target in made:
+            raise UserError("%s and %s would both be written to %s; rename one or run them "
+                            "separately" % (made[target], path, target))
+        made[target] = path
+        cli_common.refuse_overwrite(target, paths if inputs is None else inputs)
+    return list(made)
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.predict", description=__doc__.split("\n\n")[0])
+    p = cli_common.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--weights", required=True, metavar="W.caffemodel")
@@ -85,29 +151,28 @@ def parse_args(argv):
     p.add_argument("--out", default="predictions", metavar="DIR",
                    help="where <image name>.png goes (default: %(default)s)")
     p.add_argument("--gpu", type=int, metavar="N", help="GPU to run on (default: CPU)")
-    add_argument(p)
+    backend.add_argument(p)
     crf.add_arguments(p)
-    return p, p.parse_args(argv)
+    return p.parse_args(argv)
 
 
-def main(argv=None):
-    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+def run(args):
     dataset = DATASETS[args.dataset]
-    net_path = args.net or model_file(dataset, dataset.deploy_name)
-    require_files(parser, [net_path, args.weights] + args.images)
+    require_files(args.images)
+    outputs = targets(args.images, args.out, ".png")
     crf_params = crf.from_args(args) if args.crf else None
-    try:
-        if crf_params:
-            crf.require()
-        net = open_net(args.backend, net_path, args.weights, args.gpu)
-    except (BackendError, crf.CrfError) as e:
-        parser.error(str(e))
+    if crf_params:
+        crf.require()
     os.makedirs(args.out, exist_ok=True)
-    for path in args.images:
-        target = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0] + ".png")
+    net = checked_net(dataset, args.net or model_file(dataset, dataset.deploy_name), args, "prob")
+    for path, target in zip(args.images, outputs):
         write_labels(target, segment(net, read_image(path), dataset, crf_params), dataset.name)
         print(target)
     return 0
+
+
+def main(argv=None):
+    return cli_common.main(PROG, run, parse_args(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import os
 import cv2
 import numpy as np
 
+from prototxt_gen.cli_common import UserError
+
 # prototxt_gen.frontend.MARGIN, repeated because that module needs protobuf
 # >= 3.20, which Python 3.6 lacks; a test keeps the two equal.
 MARGIN = 186
@@ -53,7 +55,11 @@ class DeployNet:
 
     def __init__(self, prototxt, weights, gpu=None):
         os.environ.setdefault("GLOG_minloglevel", "1")  # no INFO dump of every layer
-        import caffe  # here, so the numeric functions above need no Caffe
+        try:
+            import caffe  # here, so the numeric functions above need no Caffe
+        except ImportError as e:
+            raise UserError("cannot import pycaffe (%s): source the env file "
+                            "tools/install_caffe.sh prints, or run in a Caffe image" % e)
         if gpu is None:
             caffe.set_mode_cpu()
         else:

@@ -5,16 +5,19 @@ Bad input ends in one line naming the file and exit code 2, never a traceback.
 """
 import argparse
 import functools
+import json
 import os
 import sys
 
-from prototxt_gen.cli import Parser, crop_size, dataset, positive
+from prototxt_gen import cli_common
+from prototxt_gen.cli import crop_size, dataset, positive
+from prototxt_gen.cli_common import Parser
 from prototxt_gen.datasets import DATASETS
 
 from .coco import coco_samples
 from .context import feature_record
 from .estimate import check_space, describe, estimate
-from .lmdb_writer import build, is_complete, read_manifest
+from .lmdb_writer import build, is_complete, list_checksum, manifest_path, read_manifest
 from .records import image_record
 from .samples import paired
 from .validate import BadSample, DataError
@@ -30,8 +33,10 @@ authors' data layer pads (image reflect-101 by 186, label 255, then up to the
 crop), so Caffe's stock Data layer crops and mirrors image and label together.
 Each context record is a float Datum: C front-end scores + the label at the
 scores' resolution.  Every pair is validated first; a complete LMDB (one with
-its <name>_lmdb.json manifest) is kept unless --force.  A build that would not
-fit on the disk is refused before it starts; --dry-run prints the estimate.
+its <name>_lmdb.json manifest) is kept unless --force, provided its manifest
+shows the same lists and settings (a rerun that asks for others stops).  A
+build that would not fit on the disk is refused before it starts; --dry-run
+prints the estimate.
 
   voc      VOC 2012 train + SBD train/val minus VOC val -> pascal_voc/train_lmdb,
            VOC 2012 val -> pascal_voc/val_lmdb
@@ -135,13 +140,30 @@ def lmdb_path(args, name, split):
     return os.path.join(args.lmdb_root, name, "%s_lmdb" % split)
 
 
-def kept(args, path):
-    """A complete LMDB is not rebuilt unless --force."""
-    if is_complete(path) and not args.force:
-        print("%s: complete, kept (%d records; --force rebuilds it)"
-              % (path, read_manifest(path)["records"]))
-        return True
-    return False
+# What a rerun compares with the manifest of a complete LMDB: a change in any of
+# them means the LMDB on disk is not the one asked for.
+COMPARED = ("sources", "classes", "crop", "record", "compression", "context_crop", "seed",
+            "list_sha256")
+
+
+def _plain(value):
+    return json.loads(json.dumps(value))
+
+
+def kept(args, path, expected):
+    """A complete LMDB built from what is asked now is not rebuilt unless --force;
+    one built from other lists or settings is an error, never kept silently."""
+    if args.force or not is_complete(path):
+        return False
+    manifest = read_manifest(path)
+    changed = [key for key in COMPARED
+               if key in expected and _plain(manifest.get(key)) != _plain(expected[key])]
+    if changed:
+        raise DataError("%s is complete but was built with another %s (manifest %s); --force "
+                        "rebuilds it, or choose another --lmdb-root"
+                        % (path, ", ".join(changed), manifest_path(path)))
+    print("%s: complete, kept (%d records; --force rebuilds it)" % (path, manifest["records"]))
+    return True
 
 
 def write(args, name, split, samples, info, encode, guess):
@@ -149,11 +171,12 @@ def write(args, name, split, samples, info, encode, guess):
     if args.dry_run:
         print(describe(path, guess(samples)))
         return
-    if kept(args, path):
+    seed = None if split.endswith("val") else args.seed
+    if kept(args, path, dict(info, seed=seed, list_sha256=list_checksum(samples))):
         return
     check_space(path, guess(samples))
     manifest = build(path, samples, encode, dict(info, dataset=name, split=split),
-                     seed=None if split.endswith("val") else args.seed, workers=args.workers,
+                     seed=seed, workers=args.workers,
                      skip_bad=args.skip_bad)
     for reason in manifest["skipped"]:
         print("skipped: %s" % reason)
@@ -190,8 +213,16 @@ def voc(args):
     write_images(args, "pascal_voc", "val", val, info)
 
 
+def coco_sources(args):
+    return dict(sources=dict(absolute(voc=args.voc, sbd=args.sbd),
+                             coco=[list(absolute(annotations=a, images=i).values())
+                                   for a, i in args.coco]))
+
+
 def coco(args):
-    if not args.dry_run and kept(args, lmdb_path(args, "pascal_voc", "train_coco")):
+    crop = args.crop or DATASETS["pascal_voc"].crop
+    if not args.dry_run and kept(args, lmdb_path(args, "pascal_voc", "train_coco"), dict(
+            coco_sources(args), crop=crop, compression=args.compression, seed=args.seed)):
         return
     samples, _, counts = voc_sets(args.voc, args.sbd)
     for annotations, images in args.coco:
@@ -201,9 +232,7 @@ def coco(args):
         samples += found
     print_counts(counts)
     print("training set: %d images" % len(samples))
-    info = dict(sources=dict(absolute(voc=args.voc, sbd=args.sbd),
-                             coco=[list(absolute(annotations=a, images=i).values())
-                                   for a, i in args.coco]), counts=counts)
+    info = dict(coco_sources(args), counts=counts)
     write_images(args, "pascal_voc", "train_coco", samples, info)
 
 
@@ -227,12 +256,14 @@ def context(args):
 COMMANDS = dict(voc=voc, coco=coco, lists=lists, context=context)
 
 
-def main(argv=None):
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+def run(args):
     try:
         COMMANDS[args.command](args)
-    except DataError as e:
-        hint = " (--skip-bad leaves such pairs out)" if isinstance(e, BadSample) else ""
-        print("%s %s: error: %s%s" % (PROG, args.command, e, hint), file=sys.stderr)
-        return 2
+    except BadSample as e:
+        raise DataError("%s (--skip-bad leaves such pairs out)" % e)
     return 0
+
+
+def main(argv=None):
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return cli_common.main("%s %s" % (PROG, args.command), run, args)

@@ -55,8 +55,10 @@ def coco_samples(annotations, images, label_dir, workers=None, force=False, dry_
     kept unless `force`; none with `dry_run`); returns (samples, counts)."""
     try:
         coco = COCO(annotations)
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError("cannot read COCO annotations %s: %s" % (annotations, e))
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as e:
+        # pycocotools asserts that the file holds a JSON object
+        raise DataError("cannot read COCO annotations %s: %s" % (
+            annotations, str(e) or "not a JSON object with images, annotations and categories"))
     voc_of = category_map(coco, annotations)
     with_voc = {a["image_id"] for a in coco.loadAnns(coco.getAnnIds(catIds=list(voc_of),
                                                                     iscrowd=False))}
@@ -73,8 +75,7 @@ def coco_samples(annotations, images, label_dir, workers=None, force=False, dry_
 
     def write(item):
         img, path = item
-        write_labels(path[:-4] + ".tmp.png", voc_label(coco, img, voc_of), "pascal_voc")
-        os.replace(path[:-4] + ".tmp.png", path)  # a killed run leaves no truncated label
+        write_labels(path, voc_label(coco, img, voc_of), "pascal_voc")  # whole or not at all
 
     for _, done in tqdm(ordered_map(write, todo, workers), total=len(todo), desc="COCO labels",
                         unit="label", disable=None):

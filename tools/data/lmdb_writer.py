@@ -24,7 +24,8 @@ COMMIT_BYTES = 64 << 20
 
 
 def manifest_path(path):
-    return path + ".json"
+    """Beside the LMDB itself: a symlinked LMDB directory keeps its manifest at its target."""
+    return os.path.realpath(path) + ".json"
 
 
 def is_complete(path):
@@ -33,8 +34,12 @@ def is_complete(path):
 
 
 def read_manifest(path):
-    with open(manifest_path(path)) as f:
-        return json.load(f)
+    try:
+        with open(manifest_path(path)) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError("cannot read the manifest %s (%s); --force rebuilds the LMDB"
+                        % (manifest_path(path), e))
 
 
 def shuffled(samples, seed):
@@ -55,8 +60,9 @@ def build(path, samples, encode, info, seed=None, workers=None, skip_bad=False,
           map_size=INITIAL_MAP_SIZE):
     """Writes encode(sample) -> (serialized Datum, record shape) for every sample,
     keyed "%08d_<name>" in `shuffled` order, replacing whatever is at `path`.
-    `info` goes into the manifest, which is returned."""
-    path = os.path.normpath(path)
+    `info` goes into the manifest, which is returned.  A symlink at `path` is
+    built through: the LMDB replaces its target and the link stays."""
+    path = os.path.realpath(path)
     if not samples:
         raise DataError("no samples to write to %s" % path)
     missing = missing_files(samples)

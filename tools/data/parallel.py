@@ -15,8 +15,13 @@ def ordered_map(fn, items, workers=None):
     workers = workers or os.cpu_count()
     with ThreadPoolExecutor(workers) as pool:
         pending = deque()
-        for item in items:
-            pending.append((item, pool.submit(fn, item)))
-            if len(pending) >= 4 * workers:
+        try:
+            for item in items:
+                pending.append((item, pool.submit(fn, item)))
+                if len(pending) >= 4 * workers:
+                    yield pending.popleft()
+            while pending:
                 yield pending.popleft()
-        yield from pending
+        finally:  # a consumer that stops (error, Ctrl-C) does not wait for work it will not use
+            for _, future in pending:
+                future.cancel()

@@ -3,6 +3,8 @@ the front end or a score map for the context module."""
 import os
 from typing import NamedTuple
 
+from prototxt_gen.cli_common import UserError, read_lines
+
 from .validate import DataError
 
 
@@ -15,10 +17,9 @@ class Sample(NamedTuple):
 def read_list(path):
     """One path per line, as in the authors' train_image.txt / train_label.txt."""
     try:
-        with open(path) as f:
-            return [line.strip() for line in f if line.strip()]
-    except OSError as e:
-        raise DataError("cannot read list %s: %s" % (path, e.strerror))
+        return read_lines(path)
+    except UserError as e:
+        raise DataError(str(e))
 
 
 def paired(sources_list, labels_list):

@@ -9,12 +9,15 @@ import numpy as np
 from PIL import Image
 from scipy.io import loadmat
 
+from prototxt_gen.cli_common import UserError
 from prototxt_gen.frontend import STRIDE
+
+from .. import images
 
 IGNORE = 255
 
 
-class DataError(Exception):
+class DataError(UserError):
     """Input that cannot be built from at all (missing tree, unequal lists)."""
 
 
@@ -35,11 +38,11 @@ def missing_files(samples):
 
 
 def read_image(path):
-    """BGR uint8, as the authors' data layer reads it."""
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise BadSample("cannot decode image %s" % path)
-    return image
+    """BGR uint8, as the authors' data layer reads it; corrupt data is an error."""
+    try:
+        return images.read_image(path)
+    except UserError as e:
+        raise BadSample(str(e))
 
 
 def read_label(path):
@@ -53,7 +56,7 @@ def read_label(path):
                                 "or grayscale PNGs whose pixel values are the classes"
                                 % (path, img.mode))
             return np.asarray(img)
-    except OSError as e:
+    except (OSError, Image.DecompressionBombError) as e:
         raise BadSample("cannot read label %s: %s" % (path, e))
 
 
@@ -85,6 +88,9 @@ def read_features(path):
     if features.dtype != np.float32 or features.ndim != 3:
         raise BadSample("score map %s is %s of shape %s, expected float32 C x H x W"
                         % (path, features.dtype, features.shape))
+    if not np.isfinite(features).all():
+        raise BadSample("score map %s holds NaN or infinite values: the front end that wrote "
+                        "it diverged" % path)
     return features
 
 

@@ -7,23 +7,23 @@ object boundaries).
 """
 import os
 
-from .samples import Sample
+from .samples import Sample, read_list, unique
 from .validate import DataError
 
 
 def _ids(path, hint):
     if not os.path.isfile(path):
         raise DataError("missing %s (%s)" % (path, hint))
-    with open(path) as f:
-        return [line.split()[0] for line in f if line.strip()]
+    return [line.split()[0] for line in read_list(path)]
 
 
 def voc_samples(voc, split):
     """VOC2012/ImageSets/Segmentation/<split>.txt with JPEGImages/ and SegmentationClass/."""
     ids = _ids(os.path.join(voc, "ImageSets", "Segmentation", split + ".txt"),
                "--voc is the VOC2012 directory, the one holding JPEGImages/")
-    return [Sample(i, os.path.join(voc, "JPEGImages", i + ".jpg"),
-                   os.path.join(voc, "SegmentationClass", i + ".png")) for i in ids]
+    return unique([Sample(i, os.path.join(voc, "JPEGImages", i + ".jpg"),
+                          os.path.join(voc, "SegmentationClass", i + ".png")) for i in ids],
+                  split + ".txt")
 
 
 def sbd_samples(sbd, split):
@@ -31,8 +31,9 @@ def sbd_samples(sbd, split):
     root = os.path.join(sbd, "dataset")
     ids = _ids(os.path.join(root, split + ".txt"),
                "--sbd is SBD's benchmark_RELEASE directory, the one holding dataset/")
-    return [Sample(i, os.path.join(root, "img", i + ".jpg"), os.path.join(root, "cls", i + ".mat"))
-            for i in ids]
+    return unique([Sample(i, os.path.join(root, "img", i + ".jpg"),
+                          os.path.join(root, "cls", i + ".mat")) for i in ids],
+                  os.path.join(root, split + ".txt"))
 
 
 def voc_sets(voc, sbd):

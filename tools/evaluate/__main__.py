@@ -7,12 +7,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from prototxt_gen import cli_common
+from prototxt_gen.cli_common import UserError, atomic_output, read_text
 from prototxt_gen.datasets import DATASETS
 
-from .. import crf
-from ..backend import BackendError, add_argument, open_net
+from .. import backend, crf
+from ..images import read_image
 from ..palettes import names, read_labels, write_labels
-from ..predict import model_file, probabilities, read_image, require_files
+from ..predict import checked_net, model_file, probabilities, require_files, targets
 from .confusion import confusion, iou
 from .paper import rows as paper_rows
 from .report import Row, shown_columns, text_table, write_csv, write_html
@@ -41,29 +43,45 @@ DeepLab tuned their CRFs this way on validation images (DeepLab on 100).
 """
 
 
+PROG = "python -m tools.evaluate"
+
+
 def read_pairs(path):
     pairs = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) not in (2, 3):
-                raise ValueError("%s:%d: expected 2 or 3 paths, got %d" % (path, number, len(fields)))
-            pairs.append((fields[0], fields[1], fields[2] if len(fields) == 3 else None))
+    for number, line in enumerate(read_text(path, "pairs file").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (2, 3):
+            raise UserError("%s:%d: expected 2 or 3 paths, got %d" % (path, number, len(fields)))
+        pairs.append((fields[0], fields[1], fields[2] if len(fields) == 3 else None))
+    if not pairs:
+        raise UserError("%s lists no pairs: one `PREDICTION TRUTH [IMAGE]` per line" % path)
     return pairs
 
 
+def labels_of(path, dataset):
+    """Class indices of a label PNG; a value that is no class of the data set
+    (nor 255) means labels of another data set, which would score silently wrong."""
+    labels = read_labels(path, dataset.name)
+    stray = np.unique(labels[(labels >= dataset.classes) & (labels != 255)])
+    if stray.size:
+        raise UserError("%s holds values %s, not classes of %s (0..%d, 255 ignored): labels "
+                        "of another data set?" % (path, ", ".join(map(str, stray[:5])),
+                                                  dataset.name, dataset.classes - 1))
+    return labels
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tools.evaluate", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_common.Parser(prog=PROG, description=DESCRIPTION,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pairs", metavar="PAIRS")
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--weights", metavar="W.caffemodel", help="predict with this model")
     p.add_argument("--net", metavar="DEPLOY.prototxt",
                    help="deploy net for --weights (default: the data set's dilationN deploy net)")
     p.add_argument("--gpu", type=int, metavar="N", help="GPU for --weights (default: CPU)")
-    add_argument(p)
+    backend.add_argument(p)
     p.add_argument("--name", default="ours", help="row label of this result (default: %(default)s)")
     p.add_argument("--compare", action="store_true",
                    help="also print the paper's rows (Tables 2-4, VOC 2012)")
@@ -73,7 +91,7 @@ def parse_args(argv):
     p.add_argument("--crf-search", action="store_true",
                    help="grid-search the CRF's bilateral kernel instead (needs --weights)")
     crf.add_arguments(p)
-    return p, p.parse_args(argv)
+    return p.parse_args(argv)
 
 
 def save_example(folder, index, name, image, prediction, truth, dataset):
@@ -85,7 +103,8 @@ def save_example(folder, index, name, image, prediction, truth, dataset):
     write_labels(os.path.join(folder, paths["truth"]), truth, dataset)
     if image is not None:
         paths["input"] = stem + "input.jpg"
-        cv2.imwrite(os.path.join(folder, paths["input"]), image)
+        with atomic_output(os.path.join(folder, paths["input"])) as tmp, open(tmp, "wb") as f:
+            f.write(cv2.imencode(".jpg", image)[1].tobytes())
     return paths
 
 
@@ -99,21 +118,16 @@ def systems(args):
     return [(args.name, None)] + ([(args.name + " + CRF", params)] if args.crf else [])
 
 
-def open_model(parser, args, dataset):
+def open_model(args, dataset):
     """The deploy net for --weights, or None; CRF options need one."""
     if not args.weights:
         if args.crf or args.crf_search:
-            parser.error("--crf and --crf-search need --weights: the CRF refines the net's "
-                         "probabilities")
+            raise UserError("--crf and --crf-search need --weights: the CRF refines the net's "
+                            "probabilities")
         return None
-    net_path = args.net or model_file(dataset, dataset.deploy_name)
-    require_files(parser, [net_path, args.weights])
-    try:
-        if args.crf or args.crf_search:
-            crf.require()
-        return open_net(args.backend, net_path, args.weights, args.gpu)
-    except (BackendError, crf.CrfError) as e:
-        parser.error(str(e))
+    if args.crf or args.crf_search:
+        crf.require()
+    return checked_net(dataset, args.net or model_file(dataset, dataset.deploy_name), args, "prob")
 
 
 def predictions(net, image, dataset, scored):
@@ -123,26 +137,30 @@ def predictions(net, image, dataset, scored):
             for _, params in scored]
 
 
-def main(argv=None):
-    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+def run(args):
     dataset = DATASETS[args.dataset]
     if args.compare and dataset.name != "pascal_voc":
-        parser.error("--compare: the paper's tables are for pascal_voc only")
-    require_files(parser, [args.pairs])
-    try:
-        pairs = read_pairs(args.pairs)
-    except ValueError as e:
-        parser.error(str(e))
-    net = open_model(parser, args, dataset)
-    require_files(parser, [p for pair in pairs for p in pair if p])
+        raise UserError("--compare: the paper's tables are for pascal_voc only")
+    pairs = read_pairs(args.pairs)
+    inputs = [p for pair in pairs for p in pair if p]
+    require_files(inputs)
+    if args.weights:
+        # predictions are named after the truth, so two truths of one name would collide
+        for folder in ("predictions", "predictions_crf"):
+            targets([truth for _, truth, _ in pairs], os.path.join(args.out, folder), ".png",
+                    inputs + [args.pairs])
+    for name in ("iou.csv", "report.html"):
+        cli_common.refuse_overwrite(os.path.join(args.out, name), inputs + [args.pairs])
+    net = open_model(args, dataset)
     scored = systems(args) if net else [(args.name, None)]
     folders = ["predictions", "predictions_crf"][:len(scored)] if net and not args.crf_search else []
     for folder in ["examples"] + folders:
         os.makedirs(os.path.join(args.out, folder), exist_ok=True)
     matrices = np.zeros((len(scored), dataset.classes, dataset.classes + 1), dtype=np.int64)
-    examples = []
-    for index, (first, truth_path, image_path) in enumerate(tqdm(pairs, unit="image", file=sys.stderr)):
-        truth = read_labels(truth_path, dataset.name)
+    shown = []  # written once the whole evaluation has succeeded
+    bar = tqdm(pairs, unit="image", file=sys.stderr, disable=None)
+    for index, (first, truth_path, image_path) in enumerate(bar):
+        truth = labels_of(truth_path, dataset)
         name = os.path.splitext(os.path.basename(truth_path))[0]
         if net:
             image = read_image(first)
@@ -151,15 +169,18 @@ def main(argv=None):
                 write_labels(os.path.join(args.out, folder, name + ".png"), prediction, dataset.name)
         else:
             image = read_image(image_path) if image_path else None
-            found = [read_labels(first, dataset.name)]
+            found = [labels_of(first, dataset)]
         try:
             for matrix, prediction in zip(matrices, found):
                 matrix += confusion(prediction, truth, dataset.classes)
         except ValueError as e:
-            parser.error("%s vs %s: %s" % (first, truth_path, e))
+            raise UserError("%s vs %s: %s" % (first, truth_path, e))
         if index < args.examples:  # with --crf, the CRF's prediction; with --crf-search, none's
-            shown = found[0 if args.crf_search else -1]
-            examples.append(save_example(args.out, index, name, image, shown, truth, dataset.name))
+            shown.append((index, name, image, found[0 if args.crf_search else -1], truth))
+    if not matrices[0].sum():
+        raise UserError("no truth pixel of %s holds a class (all 255?): nothing to score"
+                        % args.pairs)
+    examples = [save_example(args.out, *example, dataset.name) for example in shown]
     classes = names(dataset.name)
     rows = []
     for (label, _), matrix in zip(scored, matrices):
@@ -184,6 +205,10 @@ def main(argv=None):
                rows, shown_columns(classes), examples)
     print("wrote %s and %s" % (os.path.join(args.out, "iou.csv"), os.path.join(args.out, "report.html")))
     return 0
+
+
+def main(argv=None):
+    return cli_common.main(PROG, run, parse_args(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

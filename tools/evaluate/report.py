@@ -8,6 +8,8 @@ from collections import namedtuple
 
 import jinja2
 
+from prototxt_gen.cli_common import atomic_output
+
 Row = namedtuple("Row", "source name ious mean")  # ious: {class name: percent}
 
 
@@ -35,7 +37,7 @@ def text_table(rows, columns):
 
 
 def write_csv(path, rows, columns):
-    with open(path, "w", newline="") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["source", "name"] + list(columns) + ["mean IoU"])
         for row in rows:
@@ -53,5 +55,5 @@ def write_html(path, title, rows, columns, examples):
         title=title, columns=columns, examples=examples,
         rows=[(r.source, r.name, [_cell(r.ious.get(c), 0) for c in columns], _cell(r.mean, 0))
               for r in rows])
-    with open(path, "w") as f:
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
         f.write(page)

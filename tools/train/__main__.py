@@ -1,18 +1,17 @@
 """Command line of the training runner; see `python -m tools.train --help`."""
 import argparse
 import os
+import shutil
 import sys
 
-from google.protobuf import text_format
+from prototxt_gen import cli_common
+from prototxt_gen.cli_common import Parser, UserError
 
-from prototxt_gen.cli import Parser
-
-from tools.weights import WeightsError
 from tools.weights.caffemodel import Caffemodel
 
 from .command import local_caffe
 from .runner import DONE, Divergence, Launch, Run, say
-from .solver import Solver
+from .solver import Solver, intact
 
 DESCRIPTION = """\
 Trains with the stock `caffe train` CLI, locally or inside a Docker image, from
@@ -31,6 +30,16 @@ two-stage COCO front end is
 """
 
 
+def factor(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text)
+    if not value > 0 or value == float("inf"):  # NaN would never stop a diverging run
+        raise argparse.ArgumentTypeError("%s: the factor must be a positive finite number" % text)
+    return value
+
+
 def parse_args(argv):
     p = Parser(prog="python -m tools.train", description=DESCRIPTION,
                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +52,7 @@ def parse_args(argv):
     p.add_argument("--mount", action="append", default=[], metavar="DIR",
                    help="extra host directory to mount in the container (repeatable)")
     p.add_argument("--caffe", metavar="BIN", help="local caffe binary (default: caffe on PATH)")
-    p.add_argument("--diverge-factor", type=float, default=3.0, metavar="F",
+    p.add_argument("--diverge-factor", type=factor, default=3.0, metavar="F",
                    help="stop when loss > F x ln(classes) (default: %(default)s)")
     p.add_argument("--grace", type=int, default=20, metavar="N",
                    help="iterations before the loss limit applies; NaN stops at once "
@@ -62,35 +71,48 @@ def missing_context(solver, weights):
     return [name for name in solver.context_layers() if name not in held]
 
 
-def main(argv=None):
-    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+def executable(path):
+    """The local caffe binary to run, checked before any work starts."""
+    found = shutil.which(path)
+    if not found:
+        raise UserError("--caffe %s: %s" % (path, "not executable (chmod +x it)"
+                                            if os.path.isfile(path) else "no such program"))
+    return found
+
+
+def run(args):
     caffe = args.caffe or (None if args.docker else local_caffe())
     if not args.docker and not caffe:
-        parser.error("no `caffe` on PATH: source the env file tools/install_caffe.sh prints, "
-                     "or use --docker IMAGE")
+        raise UserError("no `caffe` on PATH: source the env file tools/install_caffe.sh prints, "
+                        "or use --docker IMAGE")
     for path in args.solvers + args.weights:
-        if not os.path.exists(path):
-            parser.error("%s does not exist" % path)
-    try:
-        solvers = [Solver(path) for path in args.solvers]
-    except text_format.ParseError as e:
-        parser.error("not a solver: %s" % e)
+        if not os.path.isfile(path):
+            raise UserError("%s %s" % (path, "is a directory, not a file" if os.path.isdir(path)
+                                       else "does not exist"))
+    for path in args.weights:
+        if not intact(path):
+            raise UserError("--weights %s is truncated or not a caffemodel" % path)
+    solvers = [Solver(path) for path in args.solvers]
     for solver in solvers:
         for path in solver.missing():
-            parser.error("%s names %s, which does not exist (paths are relative to %s)"
-                         % (os.path.relpath(solver.path), path, solver.cwd))
+            raise UserError("%s names %s, which does not exist (paths are relative to %s)"
+                            % (os.path.relpath(solver.path), path, solver.cwd))
+        for path in solver.net_paths():
+            if os.path.isdir(path):
+                raise UserError("%s names the directory %s as a net; name its .prototxt"
+                                % (os.path.relpath(solver.path), path))
+        solver.nets()  # a malformed net is an error now, not an abort inside Caffe
     first = solvers[0]
     if not args.allow_missing_init and not first.finished() and first.latest() is None:
-        try:
-            missing = missing_context(first, args.weights)
-        except WeightsError as e:
-            parser.error(str(e))
+        missing = missing_context(first, args.weights)
         if missing:
-            parser.error("%s: %s lacks the context layers %s; they would start at 0 and never "
-                         "learn: make them with `python -m tools.weights identity` (then "
-                         "`tools.weights merge` for a joint net), or pass --allow-missing-init"
-                         % (os.path.relpath(first.path), " + ".join(args.weights) or
-                            "no --weights", ", ".join(missing)))
+            raise UserError("%s: %s lacks the context layers %s; they would start at 0 and never "
+                            "learn: make them with `python -m tools.weights identity` (then "
+                            "`tools.weights merge` for a joint net), or pass --allow-missing-init"
+                            % (os.path.relpath(first.path), " + ".join(args.weights) or
+                               "no --weights", ", ".join(missing)))
+    if caffe and not args.docker:
+        caffe = executable(caffe)
     launch = Launch(caffe=caffe, image=args.docker, gpu=args.gpu, extra_mounts=tuple(args.mount))
     weights = [os.path.abspath(w) for w in args.weights]
     for solver in solvers:
@@ -103,6 +125,11 @@ def main(argv=None):
                 return code
         weights = [solver.latest().weights]
     return DONE
+
+
+def main(argv=None):
+    return cli_common.main("python -m tools.train", run, parse_args(sys.argv[1:] if argv is None
+                                                                    else argv)[1])
 
 
 if __name__ == "__main__":

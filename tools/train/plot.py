@@ -5,6 +5,8 @@ import math
 
 from PIL import Image, ImageDraw, ImageFont
 
+from prototxt_gen.cli_common import atomic_output
+
 SIZE = (900, 500)
 BOX = (70, 40, 870, 450)  # left, top, right, bottom of the plotting area
 INK, GRID, CURVE, MARK = (0, 0, 0), (225, 225, 225), (31, 119, 180), (214, 39, 40)
@@ -51,4 +53,5 @@ def plot_losses(rows, path, title):
     draw.rectangle(BOX, outline=INK)
     draw.text(((left + right) // 2 - 25, bottom + 24), "iteration", fill=INK, font=font)
     draw.text((8, 12), "loss", fill=INK, font=font)
-    image.save(path)
+    with atomic_output(path) as tmp:
+        image.save(tmp, format="PNG")

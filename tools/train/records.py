@@ -13,11 +13,18 @@ HEADER = ("iteration", "loss", "lr")
 
 
 def read_rows(path):
+    """The rows of an earlier run; a row it was killed in the middle of is left out."""
     if not os.path.exists(path):
         return []
-    with open(path, newline="") as f:
-        return [(int(r["iteration"]), float(r["loss"]), float(r["lr"]) if r["lr"] else None)
-                for r in csv.DictReader(f)]
+    rows = []
+    with open(path, newline="", errors="replace") as f:
+        for r in csv.DictReader(f):
+            try:
+                rows.append((int(r["iteration"]), float(r["loss"]),
+                             float(r["lr"]) if r["lr"] else None))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return rows
 
 
 class LossRecord:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from prototxt_gen.cli_common import UserError
+
 from . import caffe_log
 from .command import caffe_args, docker_args, mounts
 from .plot import plot_losses
@@ -92,7 +94,7 @@ class Run:
         self.errors = []  # glog ERROR/FATAL lines (a failed CHECK says why here)
 
     def start_point(self):
-        latest = self.solver.latest()
+        latest = self.solver.latest(warn=lambda message: say("warning: " + message))
         if latest:
             say("resuming %s from iteration %d (%s)" % (self.solver.name, latest.iteration, latest.state))
             if self.weights:
@@ -114,12 +116,16 @@ class Run:
         with open(self.log_path, "a") as log:
             log.write("==== %s  %s\n" % (datetime.datetime.now().isoformat(timespec="seconds"),
                                        " ".join(cmd)))
-            proc = subprocess.Popen(cmd, cwd=self.solver.cwd, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, bufsize=1)
-            # Ctrl-C is handed to Caffe, which snapshots and stops; we keep reading its
-            # log to the end instead of raising KeyboardInterrupt mid-line.
-            previous = signal.signal(signal.SIGINT, lambda *_: (
-                interrupts.append(True), proc.send_signal(signal.SIGINT)))
+            try:
+                proc = subprocess.Popen(cmd, cwd=self.solver.cwd, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, bufsize=1)
+            except OSError as e:
+                raise UserError("cannot run %s: %s" % (cmd[0], e.strerror or e))
+            # Ctrl-C, or SIGTERM from a scheduler or `kill`, is handed to Caffe as
+            # SIGINT, on which it snapshots and stops; we keep reading its log to the
+            # end instead of raising KeyboardInterrupt mid-line.
+            forward = lambda *_: (interrupts.append(True), proc.send_signal(signal.SIGINT))  # noqa: E731
+            previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 for line in proc.stdout:
                     log.write(line)
@@ -131,7 +137,8 @@ class Run:
                         break
                 code = proc.wait()
             finally:
-                signal.signal(signal.SIGINT, previous)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
         interrupted = bool(interrupts)
         bar.close()
         record.close()

@@ -9,15 +9,40 @@ import os
 import re
 from dataclasses import dataclass
 
-from google.protobuf import text_format
+from google.protobuf import empty_pb2, text_format
+from google.protobuf.message import DecodeError
 
+from prototxt_gen.cli_common import UserError
 from prototxt_gen.schema import pb
+
+KIND = {"NetParameter": "Caffe net", "SolverParameter": "Caffe solver"}
 
 
 def read(path, message):
     """Parses a prototxt; fields outside our schema are Caffe's business, not ours."""
-    with open(path) as f:
-        return text_format.Parse(f.read(), message, allow_unknown_field=True)
+    kind = KIND.get(type(message).__name__, "prototxt")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return text_format.Parse(f.read(), message, allow_unknown_field=True)
+    except OSError as e:
+        raise UserError("cannot read %s %s: %s" % (kind, path, e.strerror or e))
+    except (text_format.ParseError, UnicodeDecodeError) as e:
+        raise UserError("%s is not a %s: %s" % (path, kind, e))
+
+
+def intact(path):
+    """A snapshot file that parses whole: a run killed while Caffe wrote it (or a
+    full disk) leaves a truncated one that Caffe would abort on when resuming.
+    HDF5 snapshots are only checked for being non-empty."""
+    try:
+        if path.endswith(".h5"):
+            return os.path.getsize(path) > 0
+        with open(path, "rb") as f:
+            data = f.read()
+        empty_pb2.Empty.FromString(data)  # any message: checks the wire format only
+        return bool(data)
+    except (OSError, DecodeError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -100,9 +125,17 @@ class Solver:
                 found.append(Snapshot(iteration, os.path.join(folder, name), weights))
         return sorted(found, key=lambda s: s.iteration)
 
-    def latest(self):
-        found = self.snapshots()
-        return found[-1] if found else None
+    def latest(self, warn=None):
+        """The newest snapshot whose files are whole; warn(message) is told of
+        newer ones that are not."""
+        for snap in reversed(self.snapshots()):
+            broken = [p for p in (snap.state, snap.weights) if not intact(p)]
+            if not broken:
+                return snap
+            if warn:
+                warn("snapshot of iteration %d is truncated or unreadable (%s); falling back to "
+                     "the previous one" % (snap.iteration, ", ".join(broken)))
+        return None
 
     def finished(self):
         latest = self.latest()

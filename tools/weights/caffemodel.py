@@ -23,7 +23,9 @@ from tqdm import tqdm
 
 from prototxt_gen.schema import pb
 
-from . import WeightsError, whole_file
+from prototxt_gen.cli_common import atomic_output
+
+from . import WeightsError
 
 ARRAY_FIELDS = ("data", "diff", "double_data", "double_diff")
 LEGACY_FIELDS = ("num", "channels", "height", "width")
@@ -205,11 +207,23 @@ def _as_bytes(array, dtype):
     return np.ascontiguousarray(array, dtype).tobytes()
 
 
-def _serialized(layer):
+def finite_arrays(layer, finite=False):
+    """The layer's arrays; with `finite`, NaN or infinity is an error naming the
+    blob (Caffe would train or predict on it without a word)."""
+    arrays = layer.load()
+    for i, array in enumerate(arrays):
+        if finite and array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise WeightsError("layer %r blob %d holds %d NaN or infinite values; "
+                               "--allow-nonfinite writes them anyway"
+                               % (layer.name, i, int(array.size - np.isfinite(array).sum())))
+    return arrays
+
+
+def _serialized(layer, finite=False):
     """One layer as a NetParameter of its own (its arrays are freed on return)."""
     net = RawNet()
     message = net.layer.add(name=layer.name, type=layer.type)
-    for array in layer.load():
+    for array in finite_arrays(layer, finite):
         blob = message.blobs.add()
         blob.shape.dim.extend(array.shape)
         field, dtype = ("double_data", "<f8") if array.dtype == np.float64 else ("data", "<f4")
@@ -217,17 +231,18 @@ def _serialized(layer):
     return net.SerializeToString()
 
 
-def write(path, layers, name="", progress=False):
+def write(path, layers, name="", progress=False, finite=False):
     """Writes `layer` entries (name, type, blobs with BlobShape) as Caffe's net.save
     does.  Each layer is serialized alone and appended: concatenated messages
     parse as one (protobuf's merge rule), so memory holds one layer at a time.
     float64 arrays go to double_data, which Caffe also reads; others to data.
+    With `finite` (the command line's default), NaN or infinity is refused.
     The file appears whole or not at all."""
     layers = list(layers)
     total = sum(layer.count for layer in layers)
-    with whole_file(path) as tmp, open(tmp, "wb") as f, \
+    with atomic_output(path) as tmp, open(tmp, "wb") as f, \
             progress_bar(total, "write", progress) as bar:
         f.write(RawNet(name=name).SerializeToString())
         for layer in layers:
-            f.write(_serialized(layer))
+            f.write(_serialized(layer, finite))
             bar.update(layer.count)

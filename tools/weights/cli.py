@@ -6,7 +6,9 @@ a traceback.
 import argparse
 import sys
 
-from prototxt_gen.cli import Parser, dataset, positive
+from prototxt_gen import cli_common
+from prototxt_gen.cli import dataset, positive
+from prototxt_gen.cli_common import Parser
 from prototxt_gen.context import ContextModule
 from prototxt_gen.datasets import DATASETS
 
@@ -113,6 +115,10 @@ def parser():
     c.add_argument("--output", action="append", metavar="BLOB",
                    help="blob to expose as an output, repeatable (default: the net's outputs, "
                         "e.g. prob)")
+    for name, c in sub.choices.items():
+        if name != "to-onnx":
+            c.add_argument("--allow-nonfinite", action="store_true",
+                           help="write NaN or infinite weights instead of refusing them")
     return p
 
 
@@ -130,24 +136,32 @@ def _to_onnx(args):
         args.out, onnx_export.OPSET, len(model.graph.node), ", ".join(shapes))
 
 
-def _written(out, net, layers, left=()):
-    write(out, layers, net.name if net else "", progress=None)
+def _written(args, net, layers, left=()):
+    out = args.out
+    write(out, layers, net.name if net else "", progress=None, finite=not args.allow_nonfinite)
     line = "wrote %s: %d layers, %d parameters" % (
         out, len(layers), sum(l.count for l in layers))
     return line + ("; left to the net's fillers: %s" % ", ".join(left) if left else "")
 
 
+INPUTS = {"to-npz": ("model",), "from-npz": ("npz", "net"), "vgg16": ("vgg", "net"),
+          "identity": ("net",), "merge": ("front_end", "context", "net"),
+          "to-onnx": ("net", "model")}
+
+
 def run(args):
+    cli_common.refuse_overwrite(args.out, [getattr(args, name) for name in INPUTS[args.command]])
     if args.command == "to-npz":
-        manifest = save(args.out, Caffemodel(args.model), progress=None)
+        manifest = save(args.out, Caffemodel(args.model), progress=None,
+                        finite=not args.allow_nonfinite)
         return describe(manifest) + "\nwrote %s" % args.out
     if args.command == "from-npz":
         net = load_net(args.net)
-        return _written(args.out, net, *fit(net, Npz(args.npz).layers, required=()))
+        return _written(args, net, *fit(net, Npz(args.npz).layers, required=()))
     if args.command == "vgg16":
         net = load_net(args.net) if args.net else default_net()
         layers = front_end_init(Caffemodel(args.vgg))
-        return _written(args.out, net, *fit(net, layers, required=without_filler(net)))
+        return _written(args, net, *fit(net, layers, required=without_filler(net)))
     if args.command == "identity":
         ds = DATASETS[args.dataset]
         module = ContextModule(args.classes or ds.classes, args.layers or ds.context_layers,
@@ -161,7 +175,7 @@ def run(args):
         return _to_onnx(args)
     net = load_net(args.net)
     layers = merge(Caffemodel(args.front_end), Caffemodel(args.context))
-    return _written(args.out, net, *fit(net, layers))
+    return _written(args, net, *fit(net, layers))
 
 
 def main(argv=None):
@@ -169,9 +183,4 @@ def main(argv=None):
     warning = slow_backend_warning()
     if warning:
         print(warning, file=sys.stderr)
-    try:
-        print(run(args))
-    except WeightsError as e:
-        print("%s %s: error: %s" % (PROG, args.command, e), file=sys.stderr)
-        return 2
-    return 0
+    return cli_common.main("%s %s" % (PROG, args.command), lambda: print(run(args)) or 0)

@@ -10,6 +10,7 @@ from a Data layer), that dimension is not checked.
 from dataclasses import replace
 
 from prototxt_gen import report
+from prototxt_gen.geometry import conv_window
 
 from . import WeightsError
 from .bilinear import bilinear
@@ -30,15 +31,6 @@ def load_net(path):
     return net
 
 
-def _kernel(layer):
-    cp = layer.convolution_param
-    if cp.HasField("kernel_h"):
-        return cp.kernel_h, cp.kernel_w
-    if not cp.kernel_size:
-        raise WeightsError("layer %s has no kernel size" % layer.name)
-    return cp.kernel_size[0], cp.kernel_size[-1]
-
-
 def _blob_shapes(layer, bottom):
     """Caffe's parameter shapes of one layer; None for a dimension not known."""
     c = bottom.channels if bottom else None
@@ -48,18 +40,26 @@ def _blob_shapes(layer, bottom):
         weights = (k, ip.num_output) if ip.transpose else (ip.num_output, k)
         return [weights, (ip.num_output,)][:1 + ip.bias_term]
     cp = layer.convolution_param
+    try:
+        kernel = conv_window(layer).kernel
+    except report.ReportError as e:
+        raise WeightsError(str(e))
     n = cp.num_output
     if layer.type == "Convolution":
         io = (n, None if c is None else c // cp.group)
     else:
         io = (c, n // cp.group)
-    return [io + _kernel(layer), (n,)][:1 + cp.bias_term]
+    return [io + kernel, (n,)][:1 + cp.bias_term]
 
 
 def param_shapes(net):
     """{layer: (type, [blob shapes])} for every Convolution, Deconvolution and
     InnerProduct layer, in net order."""
-    known, shapes = report.inputs(net), {}
+    try:
+        report.check_bottoms(net)
+        known, shapes = report.inputs(net), {}
+    except report.ReportError as e:
+        raise WeightsError(str(e))
     for layer in net.layer:
         bottom = known.get(layer.bottom[0]) if layer.bottom else None
         if layer.type in PARAM_TYPES:
@@ -67,6 +67,8 @@ def param_shapes(net):
         try:
             tops = report.layer_outputs(layer, known)
         except report.ReportError:
+            if layer.type in report.WINDOWED:
+                raise  # parameters Caffe would abort on
             tops = None  # a layer the report cannot trace: what follows is unchecked
         known.update(zip(layer.top, tops or ()))
     return shapes

@@ -11,8 +11,10 @@ import zipfile
 
 import numpy as np
 
-from . import WeightsError, whole_file
-from .caffemodel import Layer, progress_bar, shape_text
+from prototxt_gen.cli_common import atomic_output
+
+from . import WeightsError
+from .caffemodel import Layer, finite_arrays, progress_bar, shape_text
 
 MANIFEST = "manifest"
 NUMERIC = "fiub"  # dtype kinds Caffe can take (as float32)
@@ -23,13 +25,13 @@ def _member(zf, name, array):
         np.lib.format.write_array(f, array, allow_pickle=False)
 
 
-def save(path, model, progress=False):
+def save(path, model, progress=False, finite=False):
     """Writes the arrays of a caffemodel.Caffemodel; returns the manifest."""
     manifest = {"source": os.path.basename(model.path), "net": model.name,
                 "format": "V1 (legacy `layers`)" if model.legacy else "current (`layer`)",
                 "layers": []}
     layers = list(model.layers.values())
-    with whole_file(path) as tmp, \
+    with atomic_output(path) as tmp, \
             zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf, \
             progress_bar(sum(l.count for l in layers), "to-npz", progress) as bar:
         for layer in layers:
@@ -37,7 +39,7 @@ def save(path, model, progress=False):
                      "shapes": [list(s) for s in layer.shapes], "dtypes": []}
             if layer.file_shapes:
                 entry["file_shapes"] = [list(s) for s in layer.file_shapes]
-            for i, array in enumerate(layer.load()):
+            for i, array in enumerate(finite_arrays(layer, finite)):
                 _member(zf, "%s/%d" % (layer.name, i), array)
                 entry["dtypes"].append(array.dtype.name)
             manifest["layers"].append(entry)

@@ -16,7 +16,9 @@ from onnx import helper, numpy_helper
 
 from prototxt_gen import report
 
-from . import WeightsError, whole_file
+from prototxt_gen.cli_common import atomic_output
+
+from . import WeightsError
 from .caffemodel import Caffemodel
 from .netcheck import fit, load_net, param_shapes
 
@@ -200,5 +202,5 @@ def input_blobs(net):
 
 def save(model, path):
     """Writes the model whole or not at all."""
-    with whole_file(path) as tmp:
+    with atomic_output(path) as tmp:
         onnx.save_model(model, tmp)

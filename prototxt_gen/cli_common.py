@@ -1,0 +1,113 @@
+"""The contract every command keeps, in one place: bad input is one line
+`<prog>: error: ...` and exit code 2; Ctrl-C is exit 130 without a traceback;
+a closed pipe (`... | head`) ends quietly; outputs are written whole, through
+symlinks, and never over an input.
+
+Only `UserError` (and the few OS errors listed in `main`) become messages;
+anything else is our bug and keeps its traceback.  Imports nothing of ours, so
+the container tools (Python 3.6, no schema) use it too.
+"""
+import argparse
+import contextlib
+import errno
+import os
+import sys
+
+USAGE, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
+# OS errors a user's paths or disk cause
+USER_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EISDIR,
+               errno.ENOTDIR, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO,
+               errno.ENAMETOOLONG, errno.ELOOP}
+
+
+class UserError(Exception):
+    """Something the user can fix; its text is the whole message."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an error is a single line (usage is in --help)."""
+
+    def error(self, message):
+        self.exit(USAGE, "%s: error: %s\n" % (self.prog, message))
+
+
+def os_error(error, action="access"):
+    """One line for an OSError on a user's path."""
+    name = error.filename if error.filename is not None else "a file"
+    return "cannot %s %s: %s" % (action, name, error.strerror or error)
+
+
+def main(prog, body, *args):
+    """Runs body(*args) -> exit code, turning what a user can cause into one line."""
+    try:
+        return body(*args)
+    except UserError as e:
+        message = str(e)
+    except BrokenPipeError:
+        # Whoever read our output left (`| head`): stop quietly, and keep the
+        # interpreter's final flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+    except OSError as e:
+        if e.errno not in USER_ERRNOS:
+            raise  # e.g. EBADF, EINVAL: our bug, with its traceback
+        message = os_error(e)
+    except KeyboardInterrupt:
+        print("%s: interrupted; partial outputs removed" % prog, file=sys.stderr)
+        return INTERRUPTED
+    print("%s: error: %s" % (prog, message.replace("\n", " ")), file=sys.stderr)
+    return USAGE
+
+
+def read_text(path, what="list"):
+    """A UTF-8 text file (a list, a pairs file) whole."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise UserError("cannot read %s %s: %s" % (what, path, e.strerror or e))
+    except UnicodeDecodeError as e:
+        raise UserError("%s %s is not UTF-8 text (byte 0x%02x at offset %d): a %s holds one "
+                        "path per line" % (what, path, e.object[e.start], e.start, what))
+
+
+def read_lines(path, what="list"):
+    """The non-blank lines of a UTF-8 text file, stripped."""
+    return [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
+
+
+def same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwrite(output, inputs):
+    """An output that is one of the inputs would destroy it: refuse first."""
+    for path in inputs:
+        if path and same_file(output, path):
+            raise UserError("output %s is the input %s; choose another output name"
+                            % (output, path))
+
+
+@contextlib.contextmanager
+def atomic_output(path, inputs=()):
+    """Yields a temporary name in the directory of the file `path` leads to (a
+    symlink is written through); the file replaces that target only once the
+    block has succeeded, so a failure or Ctrl-C leaves the old file (or none)."""
+    refuse_overwrite(path, inputs)
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise UserError("output %s is a directory; give a file name" % path)
+    tmp = os.path.join(os.path.dirname(target), ".%s.tmp%d" % (os.path.basename(target), os.getpid()))
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except OSError as e:
+        if e.filename not in (tmp, target):
+            raise
+        raise UserError("cannot write %s: %s" % (path, e.strerror))
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
