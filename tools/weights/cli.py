@@ -169,8 +169,8 @@ def run(args):
         layers = context_init(module, args.noise, args.seed)
         if args.net:
             net = load_net(args.net)
-            return _written(args.out, net, *fit(net, layers, required=()))
-        return _written(args.out, None, list(layers.values()))
+            return _written(args, net, *fit(net, layers, required=()))
+        return _written(args, None, list(layers.values()))
     if args.command == "to-onnx":
         return _to_onnx(args)
     net = load_net(args.net)
