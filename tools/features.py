@@ -60,9 +60,9 @@ def run(args):
         raise UserError("no images: give IMAGE paths or --list FILE")
     require_files(paths)
     outputs = targets(paths, args.out, ".npy")
-    os.makedirs(args.out, exist_ok=True)
     net = checked_net(dataset, args.net or model_file(dataset, "frontend_deploy.prototxt"),
                       args, dataset.classifier)
+    os.makedirs(args.out, exist_ok=True)
     bar = tqdm(list(zip(paths, outputs)), unit="image", file=sys.stderr, disable=None)
     for path, target in bar:
         array = scores(net, read_image(path), dataset, args.allow_nonfinite)

@@ -130,6 +130,8 @@ def targets(paths, folder, extension, inputs=None):
     """One output per path, OUT/<stem><extension>; two paths with one stem
     would overwrite each other, and an output must not be an input (default:
     the paths)."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserError("output folder %s is a file; give a folder" % folder)
     made = {}
     for path in paths:
         target = os.path.join(folder, os.path.splitext(os.path.basename(path))[0] + extension)
@@ -163,8 +165,8 @@ def run(args):
     crf_params = crf.from_args(args) if args.crf else None
     if crf_params:
         crf.require()
-    os.makedirs(args.out, exist_ok=True)
     net = checked_net(dataset, args.net or model_file(dataset, dataset.deploy_name), args, "prob")
+    os.makedirs(args.out, exist_ok=True)
     for path, target in zip(args.images, outputs):
         write_labels(target, segment(net, read_image(path), dataset, crf_params), dataset.name)
         print(target)
