@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 
+from prototxt_gen import cli_common
 from prototxt_gen.cli import Parser, crop_size, positive, stage_iterations, tile_size
 from prototxt_gen.datasets import DATASETS
 
@@ -217,8 +218,7 @@ def dry_facts(recipe, scratch):
             raise Failed("nets", step, code)
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def run(args):
     scratch = tempfile.mkdtemp(prefix="reproduce-") if args.dry_run else None
     recipe = Recipe(args, scratch or args.work)
     names = recipe.names()
@@ -238,11 +238,9 @@ def main(argv=None):
             if status == "skipped":
                 print("  skipped: complete, inputs unchanged", flush=True)
     except Failed as e:
+        # A stage's own exit code says whose fault it was: 2 is bad input.
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return 2 if e.code == 2 else 1
-    except KeyboardInterrupt:
-        print("%s: interrupted; rerun the same command to resume" % PROG, file=sys.stderr)
-        return 130
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -255,3 +253,7 @@ def main(argv=None):
             print_table(("ours", "mean IoU", "paper (%s)" % PAPER_TABLE.split(", ", 1)[1], "mean IoU"),
                         rows)
     return 0
+
+
+def main(argv=None):
+    return cli_common.main(PROG, run, parse_args(sys.argv[1:] if argv is None else argv))
