@@ -35,10 +35,13 @@ from weights_fixtures import small_net, write_net
 PROGS = {"prototxt_gen": "python -m prototxt_gen", "tools.data": "python -m tools.data",
          "tools.weights": "python -m tools.weights", "tools.train": "python -m tools.train",
          "tools.predict": "python -m tools.predict", "tools.features": "python -m tools.features",
-         "tools.evaluate": "python -m tools.evaluate"}
+         "tools.evaluate": "python -m tools.evaluate",
+         "tools.reproduce": "python -m tools.reproduce"}
 NOT_UTF8 = b"\xff\xfe\x00bad \xc3\x28 list\n"
 INPUT = ('layer { name: "d" type: "Input" top: "d" input_param { shape { dim: 1 dim: 3 dim: 8 '
          'dim: 8 } } } ')
+RECIPE_LISTS = ["--train-images", "images.txt", "--train-labels", "labels.txt",
+                "--val-images", "images.txt", "--val-labels", "labels.txt"]
 DEPLOY_SIZE = 380  # 2 x 186 + 8: one output cell per tile
 
 
@@ -325,6 +328,12 @@ CASES = [
     ("to-npz-truncated", "tools.weights", lambda ws: (
         ["to-npz", truncate(ws / "w.caffemodel", 0.7), "o.npz"], "truncated")),
     ("to-npz-text-file", "tools.weights", lambda ws: (["to-npz", "pairs.txt", "o.npz"], "pairs.txt")),
+    ("reproduce-missing-vgg", "tools.reproduce", lambda ws: (
+        ["camvid", "--vgg", "nowhere.caffemodel"] + RECIPE_LISTS + ["--dry-run"], "nowhere")),
+    ("reproduce-voc-without-sbd", "tools.reproduce",
+     lambda ws: (["pascal_voc", "--vgg", "w.caffemodel", "--voc", "."], "--sbd")),
+    ("reproduce-work-is-a-file", "tools.reproduce", lambda ws: (
+        ["camvid", "--vgg", "w.caffemodel", "--work", "pairs.txt"] + RECIPE_LISTS, "pairs.txt")),
     ("to-npz-directory", "tools.weights", lambda ws: (["to-npz", "fx", "o.npz"], "fx")),
     ("to-npz-output-folder-missing", "tools.weights",
      lambda ws: (["to-npz", "w.caffemodel", "no/such/o.npz"], "no/such/o.npz")),
