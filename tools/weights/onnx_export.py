@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from prototxt_gen import report
+from prototxt_gen import geometry, report
 
 from prototxt_gen.cli_common import atomic_output
 
@@ -28,35 +28,20 @@ IDENTITY = ("Dropout", "Split")  # Dropout is the identity at inference
 MAPPED = ("Input", "Convolution", "Deconvolution", "Pooling", "ReLU", "Softmax", "Crop") + IDENTITY
 
 
-def _pair(param, field, default):
-    """(h, w) of a Convolution/Pooling field as Caffe reads it: the `_h`/`_w`
-    fields when set, else the field (one value for both, or h then w), else
-    `default`."""
-    split = {"kernel_size": "kernel"}.get(field, field)
-    if param.DESCRIPTOR.fields_by_name.get(split + "_h") and param.HasField(split + "_h"):
-        return getattr(param, split + "_h"), getattr(param, split + "_w")
-    value = getattr(param, field)
-    if isinstance(value, int):  # Pooling's single fields carry their own defaults
-        return value, value
-    return (value[0], value[-1]) if len(value) else (default, default)
-
-
 def _conv(layer, x, weights, shape):
-    cp = layer.convolution_param
-    ph, pw = _pair(cp, "pad", 0)
+    window = geometry.conv_window(layer)
     op = "Conv" if layer.type == "Convolution" else "ConvTranspose"
-    return op, [x] + weights, dict(kernel_shape=list(shape[2:]), strides=list(_pair(cp, "stride", 1)),
-                                   pads=[ph, pw, ph, pw], dilations=list(_pair(cp, "dilation", 1)),
-                                   group=cp.group)
+    return op, [x] + weights, dict(kernel_shape=list(shape[2:]), strides=list(window.stride),
+                                   pads=list(window.pad) * 2, dilations=list(window.dilation),
+                                   group=layer.convolution_param.group)
 
 
 def _pool(layer, x, bottom, top):
     pp = layer.pooling_param
-    (kh, kw), (sh, sw), (ph, pw) = (_pair(pp, f, d) for f, d in
-                                    (("kernel_size", 0), ("stride", 1), ("pad", 0)))
-    if pp.pool != pp.MAX or pp.global_pooling or not kh:
-        raise WeightsError("layer %s: only MAX pooling with a kernel size has an ONNX mapping"
-                           % layer.name)
+    if pp.pool != pp.MAX or pp.global_pooling:
+        raise WeightsError("layer %s: only MAX pooling with a kernel (not global) has an "
+                           "ONNX mapping" % layer.name)
+    (kh, kw), (sh, sw), (ph, pw) = geometry.pool_window(layer, bottom.height, bottom.width)[:3]
     # bottom/right padding that makes floor((n + pads - k) / s) + 1 equal Caffe's size
     end = [max(0, (out - 1) * s + k - n - p) for out, n, k, s, p in
            ((top.height, bottom.height, kh, sh, ph), (top.width, bottom.width, kw, sw, pw))]
