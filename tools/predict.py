@@ -93,8 +93,7 @@ def check_before_caffe(dataset, net_path, weights, blob):
     our schema (protobuf >= 3.20): inside a Python 3.6 container only the class
     count is checked, after loading."""
     try:
-        from tools.weights.caffemodel import Caffemodel
-        from tools.weights.netcheck import fit, load_net, param_shapes
+        from tools.weights.netcheck import fit_caffemodel, load_net
         from prototxt_gen.report import inputs, trace
     except ImportError:
         return
@@ -104,12 +103,7 @@ def check_before_caffe(dataset, net_path, weights, blob):
         raise UserError("net %s has no blob %r: not a deploy net of this project"
                         % (net_path, blob))
     check_classes(net_path, blob, tops[blob].channels, dataset)
-    expected = param_shapes(net)
-    given = Caffemodel(weights).layers
-    try:
-        fit(net, {name: layer for name, layer in given.items() if name in expected})
-    except UserError as e:
-        raise UserError("%s: %s" % (weights, e))
+    fit_caffemodel(net, weights)
 
 
 def checked_net(dataset, net_path, args, blob):

@@ -14,7 +14,7 @@ from prototxt_gen.geometry import conv_window
 
 from . import WeightsError
 from .bilinear import bilinear
-from .caffemodel import Layer, shape_text
+from .caffemodel import Caffemodel, Layer, shape_text
 
 PARAM_TYPES = ("Convolution", "Deconvolution", "InnerProduct")
 SHOWN = 8  # misfits named in the error line
@@ -121,3 +121,15 @@ def fit(net, layers, required=None):
         raise WeightsError("weights do not fit net %r: %s" % (net.name, "; ".join(problems)))
     fitted = [replace(layers[name], type=expected[name][0]) for name in expected if name in layers]
     return fitted, left
+
+
+def fit_caffemodel(net, path):
+    """fit() of a caffemodel file's layers: every parameter layer of the net must
+    be there (fixed bilinear upsampling excepted); layers the net lacks are
+    ignored, as Caffe ignores them.  A misfit names the file."""
+    wanted = param_shapes(net)
+    given = {name: layer for name, layer in Caffemodel(path).layers.items() if name in wanted}
+    try:
+        return fit(net, given)[0]
+    except WeightsError as e:
+        raise WeightsError("%s: %s" % (path, e))

@@ -19,8 +19,7 @@ from prototxt_gen import geometry, report
 from prototxt_gen.cli_common import atomic_output
 
 from . import WeightsError
-from .caffemodel import Caffemodel
-from .netcheck import fit, load_net, param_shapes
+from .netcheck import fit_caffemodel, load_net
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17, so older runtimes load the file too
@@ -167,9 +166,7 @@ def load(prototxt, caffemodel):
     as Caffe ignores them."""
     net = load_net(prototxt)
     _check_mapped(net)  # before reading a large caffemodel
-    wanted = param_shapes(net)
-    given = {name: layer for name, layer in Caffemodel(caffemodel).layers.items() if name in wanted}
-    return net, fit(net, given, required=None)[0]
+    return net, fit_caffemodel(net, caffemodel)
 
 
 def export(prototxt, caffemodel, outputs=None):
