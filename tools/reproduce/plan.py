@@ -13,11 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-RELEASED_WIDTH = {"pascal_voc": "large"}  # the others' released modules are Basic
-DEPLOY_NAMES = {"pascal_voc": "dilation8_pascal_voc_deploy.prototxt",
-                "camvid": "dilation8_camvid_deploy.prototxt",
-                "kitti": "dilation7_kitti_deploy.prototxt",
-                "cityscapes": "dilation10_cityscapes_deploy.prototxt"}
+from prototxt_gen.datasets import DATASETS
+
 # Our rows beside the paper's (Table 3, VOC 2012 val, as tools.evaluate --compare writes them).
 PAPER_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large"}
 PAPER_TABLE = "paper, Table 3 (VOC 2012 val)"
@@ -73,6 +70,10 @@ class Recipe:
         self.args, self.ds = args, args.dataset
         self.facts = facts  # where models/ is read from (a scratch copy in a dry run)
 
+    def lmdb(self, split):
+        """The LMDB of a split, as the generated nets read it (--lmdb-root data)."""
+        return "data/%s/%s_lmdb" % (self.ds, split)
+
     def model(self, group, name):
         return os.path.join("models", group, self.ds, name)
 
@@ -81,7 +82,7 @@ class Recipe:
         return solver_final(os.path.join(self.facts, solver))
 
     def widths(self):
-        return self.args.context or [RELEASED_WIDTH.get(self.ds, "basic")]
+        return self.args.context or [DATASETS[self.ds].context_width]
 
     def names(self):
         names = ["nets", "data", "lists", "init_frontend", "frontend", "features", "context_data",
@@ -135,13 +136,13 @@ class Recipe:
                       "--images", getattr(a, split + "_images"), "--labels", getattr(a, split + "_labels")]
                      + out for split in ("train", "val")]
             inputs = [a.train_images, a.train_labels, a.val_images, a.val_labels]
-        lmdbs = ["data/%s/%s_lmdb" % (self.ds, split) for split in ("train", "val")]
+        lmdbs = [self.lmdb(split) for split in ("train", "val")]
         return Stage("data", steps, inputs, [p + ".json" for p in lmdbs], force=("--force",))
 
     def lists(self):
         steps = []
         for split in ("train", "val"):
-            lmdb = "data/%s/%s_lmdb" % (self.ds, split)
+            lmdb = self.lmdb(split)
             pairs = lambda lmdb=lmdb: manifest_samples(os.path.join(self.args.work, lmdb))  # noqa: E731
             steps += [
                 Write("lists/%s_images.txt" % split, "images of " + lmdb,
@@ -155,8 +156,8 @@ class Recipe:
             ]
         steps.append(Write("lists/val_pairs.txt", "image and label of each validation sample",
                            lambda: lines("%s %s" % p for p in manifest_samples(
-                               os.path.join(self.args.work, "data", self.ds, "val_lmdb")))))
-        return Stage("lists", steps, ["data/%s/%s_lmdb.json" % (self.ds, s) for s in ("train", "val")],
+                               os.path.join(self.args.work, self.lmdb("val"))))))
+        return Stage("lists", steps, [self.lmdb(s) + ".json" for s in ("train", "val")],
                      [s.path for s in steps])
 
     # ---- weights and training ---------------------------------------------------------
@@ -169,9 +170,8 @@ class Recipe:
         if self.args.docker:
             argv += ["--docker", self.args.docker]
         nets = [solver.replace("_solver.", "_train."), solver.replace("_solver.", "_test.")]
-        stage = "context" if "context" in name else "image"
-        lmdbs = (["data/%s/context_train_lmdb" % self.ds, "data/%s/context_val_lmdb" % self.ds]
-                 if stage == "context" else ["data/%s/train_lmdb" % self.ds, "data/%s/val_lmdb" % self.ds])
+        kind = "context_" if name.startswith("context") else ""
+        lmdbs = [self.lmdb(kind + split) for split in ("train", "val")]
         return Stage(name, [argv], [solver, init] + nets + [l + ".json" for l in lmdbs], [final],
                      snapshots=prefix, result=final)
 
@@ -203,7 +203,7 @@ class Recipe:
                  + crop for split in ("train", "val")]
         return Stage("context_data", steps, ["features/train", "features/val", "lists/train_labels.txt",
                                               "lists/val_labels.txt"],
-                     ["data/%s/context_%s_lmdb.json" % (self.ds, s) for s in ("train", "val")],
+                     [self.lmdb("context_" + s) + ".json" for s in ("train", "val")],
                      force=("--force",))
 
     def init_context(self, width):
@@ -248,14 +248,14 @@ class Recipe:
         solver = "joint_solver.prototxt" if self.args.joint else "context_solver.prototxt"
         weights = self.final(self.model(width, solver))[1]
         label = "front end + %s context%s" % (width, " (joint)" if self.args.joint else "")
+        deploy = self.model(width, DATASETS[self.ds].deploy_name)
         if not self.args.joint:
             # A context module alone is deployed behind the front end: merge both for
             # the released-name deploy net (the same tool the joint stage starts from).
             merged = "init/deploy_%s.caffemodel" % width
-            stage = self.evaluate_stage("evaluate_" + width, merged, self.model(width, DEPLOY_NAMES[self.ds]),
-                                        label, [self.frontend_weights(), weights])
+            stage = self.evaluate_stage("evaluate_" + width, merged, deploy, label,
+                                        [self.frontend_weights(), weights])
             stage.steps.insert(0, ["tools.weights", "merge", self.frontend_weights(), weights,
-                                   self.model(width, DEPLOY_NAMES[self.ds]), merged])
+                                   deploy, merged])
             return stage
-        return self.evaluate_stage("evaluate_" + width, weights, self.model(width, DEPLOY_NAMES[self.ds]),
-                                   label)
+        return self.evaluate_stage("evaluate_" + width, weights, deploy, label)
