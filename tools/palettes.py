@@ -75,14 +75,14 @@ def read_labels(path, dataset):
     keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     table = np.concatenate([colours(dataset), np.array(IGNORE_COLOURS, np.uint8)]).astype(np.int64)
     known = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
-    index = np.searchsorted(np.sort(known), keys)
     order = np.argsort(known)
-    found = np.sort(known)[np.minimum(index, len(known) - 1)] == keys
+    index = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
+    found = known[order][index] == keys
     if not found.all():
         key = int(keys[~found][0])
         raise UserError("%s is a colour image with %d pixels in colours outside the %s palette "
                         "(e.g. RGB %d,%d,%d): write class indices (palette or grey PNG) or "
                         "use that data set's colours" % (path, int((~found).sum()), dataset,
                                                           key >> 16, (key >> 8) & 255, key & 255))
-    labels = order[np.minimum(index, len(known) - 1)]
+    labels = order[index]
     return np.where(labels < len(CLASSES[dataset]), labels, IGNORE).astype(np.int64)
