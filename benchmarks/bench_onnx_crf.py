@@ -56,7 +56,7 @@ def main():
         sys.exit("pycaffe is needed: source the env.sh that tools/install_caffe.sh prints")
     import onnxruntime as ort
     from onnx_fixtures import net_input, photo, random_weights
-    from prototxt_gen.datasets import DATASETS
+    from prototxt_gen.spec.datasets import DATASETS
     from tools import crf
     from tools.backend import OnnxNet
     from tools.predict import probabilities

@@ -31,7 +31,7 @@ from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from prototxt_gen.datasets import DATASETS  # noqa: E402
+from prototxt_gen.spec.datasets import DATASETS  # noqa: E402
 from prototxt_gen.generate import Options, dataset_files, write  # noqa: E402
 from prototxt_gen.nets import deploy_net  # noqa: E402
 from tools.evaluate.confusion import confusion, iou  # noqa: E402
@@ -130,7 +130,7 @@ def evaluate(work, width, weights, size, split="val"):
     net_path = os.path.join(work, width, "deploy_%d.prototxt" % size)
     with open(net_path, "w") as f:
         f.write(text_format.MessageToString(
-            deploy_net(replace(DATASET, context_width=width), "context", size)))
+            deploy_net(replace(DATASET, context_width=width, context_crop=size), "context")))
     net = DeployNet(net_path, weights)
     forward = net.blob("prob")
     return score(work, split, lambda scores: forward(scores).argmax(axis=0))

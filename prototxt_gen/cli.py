@@ -6,12 +6,13 @@ Bad values end in one line naming the fix and exit code 2, never a traceback.
 import argparse
 import sys
 
-from .cli_common import Parser, main as run_main
-from .datasets import DATASETS
-from .frontend import MARGIN, STRIDE
-from .generate import STAGES, Options, all_files, write
+from .cli_common import (Parser, crop_size, dataset, main as run_main, positive, stage,
+                         stage_iterations, tile_size)
+from .generate import Options, all_files, write
 from .report import report
 from .solvers import LR_PRESETS, TEST_ITER
+from .spec.datasets import DATASETS
+from .spec.paths import STAGES
 
 DESCRIPTION = """\
 Writes the Caffe nets (train / test / deploy) and solvers of Yu & Koltun,
@@ -33,58 +34,6 @@ examples:
   python -m prototxt_gen --dataset pascal_voc --stage frontend --crop 388 --batch 2 --iter-size 7
   python -m prototxt_gen report caffe_models/pascal_voc/dilation8_pascal_voc_deploy.prototxt
 """
-
-
-def positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("%d must be at least 1" % value)
-    return value
-
-
-def crop_size(text):
-    value = positive(text)
-    low = 2 * MARGIN + STRIDE
-    if value < low or (value - 2 * MARGIN) % STRIDE:
-        below = max(low, value - (value - 2 * MARGIN) % STRIDE)
-        raise argparse.ArgumentTypeError(
-            "%d: the front end needs (crop - %d) %% %d == 0 and crop >= %d; use %d or %d"
-            % (value, 2 * MARGIN, STRIDE, low, below, below + STRIDE))
-    return value
-
-
-def dataset(text):
-    if text not in DATASETS:
-        raise argparse.ArgumentTypeError(
-            "unknown data set %r; choose from %s" % (text, ", ".join(DATASETS)))
-    return text
-
-
-def stage(text):
-    if text not in STAGES:
-        raise argparse.ArgumentTypeError("unknown stage %r; choose from %s" % (text, ", ".join(STAGES)))
-    return text
-
-
-def stage_iterations(text):
-    """STAGE=N -> (stage, N)."""
-    name, _, count = text.partition("=")
-    return stage(name), positive(count)
-
-
-def tile_size(text):
-    """N or HxW (deploy tile in pixels; each side > 372)."""
-    sides = text.lower().split("x")
-    if len(sides) > 2:
-        raise argparse.ArgumentTypeError("%r: give N or HxW" % text)
-    sizes = tuple(positive(s) for s in sides)
-    if min(sizes) <= 2 * MARGIN:
-        raise argparse.ArgumentTypeError("%r: a deploy tile must be larger than %d pixels"
-                                         % (text, 2 * MARGIN))
-    return sizes * 2 if len(sizes) == 1 else sizes
 
 
 def generate_parser():

@@ -4,14 +4,18 @@ a closed pipe (`... | head`) ends quietly; outputs are written whole, through
 symlinks, and never over an input.
 
 Only `UserError` (and the few OS errors listed in `main`) become messages;
-anything else is our bug and keeps its traceback.  Imports nothing of ours, so
-the container tools (Python 3.6, no schema) use it too.
+anything else is our bug and keeps its traceback.  The argument types every
+command shares live here too.  Imports only the facts (spec), so the container
+tools (Python 3.6, no schema) use it too.
 """
 import argparse
 import contextlib
 import errno
 import os
 import sys
+
+from .spec import grid, paths
+from .spec.datasets import DATASETS
 
 USAGE, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
 # OS errors a user's paths or disk cause
@@ -29,6 +33,58 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(USAGE, "%s: error: %s\n" % (self.prog, message))
+
+
+# ---- argument types: argparse turns their ArgumentTypeError into one line ----
+
+def positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("%d must be at least 1" % value)
+    return value
+
+
+def crop_size(text):
+    value = positive(text)
+    problem = grid.crop_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def dataset(text):
+    if text not in DATASETS:
+        raise argparse.ArgumentTypeError(
+            "unknown data set %r; choose from %s" % (text, ", ".join(DATASETS)))
+    return text
+
+
+def stage(text):
+    if text not in paths.STAGES:
+        raise argparse.ArgumentTypeError("unknown stage %r; choose from %s" % (text, ", ".join(paths.STAGES)))
+    return text
+
+
+def stage_iterations(text):
+    """STAGE=N -> (stage, N)."""
+    name, _, count = text.partition("=")
+    return stage(name), positive(count)
+
+
+def tile_size(text):
+    """N or HxW (deploy tile in pixels; each side > 372)."""
+    sides = text.lower().split("x")
+    if len(sides) > 2:
+        raise argparse.ArgumentTypeError("%r: give N or HxW" % text)
+    sizes = tuple(positive(s) for s in sides)
+    if min(sizes) <= 2 * grid.MARGIN:
+        raise argparse.ArgumentTypeError("%r: a deploy tile must be larger than %d pixels"
+                                         % (text, 2 * grid.MARGIN))
+    return sizes * 2 if len(sizes) == 1 else sizes
+
 
 
 def os_error(error, action="access"):
@@ -74,6 +130,13 @@ def read_text(path, what="list"):
 def read_lines(path, what="list"):
     """The non-blank lines of a UTF-8 text file, stripped."""
     return [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
+
+
+def require_files(files):
+    for path in files:
+        if not os.path.isfile(path):
+            raise UserError("%s %s" % (path, "is a directory, not a file" if os.path.isdir(path)
+                                       else "does not exist"))
 
 
 def same_file(a, b):

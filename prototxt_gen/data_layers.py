@@ -7,7 +7,7 @@ them and Crop + Pooling + Crop pick the label of each output cell.  No Python
 layer, no fork: `caffe train` runs unchanged in any Caffe image.
 """
 from . import layers as L
-from .frontend import MARGIN, STRIDE
+from .spec.grid import MARGIN, STRIDE
 
 
 def image_label_data(net, source, batch, crop, mean, phase):

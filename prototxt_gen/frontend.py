@@ -2,7 +2,7 @@
 convolutions dilated instead, and no padding anywhere.
 
 The output cell (i, j) sees input pixel 186 + 8i at its centre, so an input of
-S pixels gives (S - 372) / 8 cells.
+S pixels gives (S - 372) / 8 cells (spec.grid; tests check these layers give it).
 """
 from . import layers as L
 
@@ -16,22 +16,18 @@ VGG_BLOCKS = (
 )
 FC6 = dict(num_output=4096, kernel=7, dilation=4)  # dilated by 4: after both removed pools
 FC7 = dict(num_output=4096, kernel=1)
-MARGIN = 186      # input pixels lost on each side
-STRIDE = 8        # input pixels per output cell
 FINAL_FILLER = dict(type="gaussian", std=0.001)
 
 
-def output_size(input_size):
-    return (input_size - 2 * MARGIN) // STRIDE
-
-
 def front_end(net, bottom, num_classes, classifier="final", train=False):
-    """Appends conv1_1 ... fc7 and the classifier; returns the score blob."""
-    top = bottom
+    """Appends conv1_1 ... fc7 and the classifier; returns (its first conv's top,
+    the score blob): the labels are cut to the first conv's grid."""
+    top, first = bottom, None
     for block, count, channels, dilation, pooled in VGG_BLOCKS:
         for i in range(1, count + 1):
             name = "conv%d_%d" % (block, i)
             top = L.conv(net, name, top, channels, dilation=dilation)
+            first = first or top
             L.relu(net, "relu%d_%d" % (block, i), top)
         if pooled:
             top = L.max_pool(net, "pool%d" % block, top, kernel=2, stride=2)
@@ -40,4 +36,4 @@ def front_end(net, bottom, num_classes, classifier="final", train=False):
         L.relu(net, "relu%d" % n, top)
         if train:
             L.dropout(net, "drop%d" % n, top)
-    return L.conv(net, classifier, top, num_classes, kernel=1, weight_filler=FINAL_FILLER)
+    return first, L.conv(net, classifier, top, num_classes, kernel=1, weight_filler=FINAL_FILLER)

@@ -9,6 +9,7 @@ from .schema import pb
 LEARNED = (dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0))
 FROZEN = (dict(lr_mult=0, decay_mult=0),)
 TRAIN, TEST = pb.TRAIN, pb.TEST
+PHASE_NAMES = {TRAIN: "train", TEST: "test"}
 
 
 def add(net, name, type_, bottoms, tops=None, **fields):

@@ -68,7 +68,7 @@ def upsampled_labels(test, deploy, weights, out, seed=0):
 def deploy_probabilities(deploy, weights, image, dataset, out):
     """tools.predict's probabilities (tiles, then zoom) of one image."""
     import cv2
-    from prototxt_gen.datasets import DATASETS
+    from prototxt_gen.spec.datasets import DATASETS
     from tools.predict import probabilities
     from tools.tiling import DeployNet
     prob = probabilities(DeployNet(deploy, weights), cv2.imread(image, cv2.IMREAD_COLOR),
@@ -88,7 +88,7 @@ def context_on_stored(context_deploy, joint_deploy, weights, image, dataset, fea
     """Each deploy tile's slice of the stored scores through the context deploy net
     against the joint (released-name) deploy net's `prob` of the same tile."""
     import cv2
-    from prototxt_gen.datasets import DATASETS
+    from prototxt_gen.spec.datasets import DATASETS
     from tools.tiling import DeployNet, prepare, tiled
     ds = DATASETS[dataset]
     joint = DeployNet(joint_deploy, weights)

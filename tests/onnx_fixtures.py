@@ -9,7 +9,7 @@ import skimage.data
 from google.protobuf import text_format
 
 from prototxt_gen import layers as L
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from prototxt_gen.schema import pb
 from tools.weights.caffemodel import Layer, write

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, caffe_env, run_module
+from helpers import REPO, caffe_env, run_module
 from onnx_fixtures import deploy_prototxt, photo, random_weights
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec.datasets import DATASETS
 from tools.backend import BackendError, OnnxNet, providers
 from tools.predict import segment
 from tools.palettes import write_labels

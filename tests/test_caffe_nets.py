@@ -1,15 +1,16 @@
 """Every generated net and solver, judged by real BVLC Caffe."""
 import math
+from dataclasses import replace
 
 import pytest
 from google.protobuf import text_format
 
-from conftest import run_caffe
-from prototxt_gen.datasets import DATASETS
+from helpers import DEPLOY_SHAPES, run_caffe
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.generate import Options, all_files
 from prototxt_gen.nets import deploy_net, upsample_name
 from prototxt_gen.report import inputs, context_fields, load, trace
-from test_report import DEPLOY_SHAPES
 
 pytestmark = pytest.mark.caffe
 
@@ -52,7 +53,7 @@ def test_checked_in_solver_builds(full_size_workdir, path):
 
 @pytest.mark.parametrize("name", DEPLOY_SHAPES)
 def test_deploy_output_shape(full_size_workdir, name):
-    path = "caffe_models/%s/%s" % (name, DATASETS[name].deploy_name)
+    path = "caffe_models/%s/%s" % (name, released_deploy(DATASETS[name]))
     blobs = run_caffe("load", cwd=full_size_workdir, path=path, phase="test")["blobs"]
     assert blobs["prob"] == [1, *DEPLOY_SHAPES[name]]
 
@@ -104,9 +105,9 @@ def test_forward_every_test_net(small_models, name, stage):
 def test_receptive_fields_measured_by_backprop(tmp_path, name):
     """Table 1's receptive fields, measured in Caffe, equal the report's."""
     ds = DATASETS[name]
-    module = ds.context(ds.deploy_padding)
+    module = ds.context()
     size = module.receptive_fields()[-1] + 2
-    net = deploy_net(ds, "context", size)
+    net = deploy_net(replace(ds, context_crop=size), "context")
     net.force_backward = True
     path = tmp_path / "context.prototxt"
     path.write_text(text_format.MessageToString(net))

@@ -2,7 +2,7 @@
 import pytest
 from google.protobuf import text_format
 
-from conftest import run_module
+from helpers import run_module
 from prototxt_gen.schema import pb
 
 

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_caffe
+from helpers import run_caffe
 from data_fixtures import CLASSES, COCO_NUMPY2, TRAIN, VAL, make_fixture
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.generate import Options, all_files, write
-from test_data_records import (reference_blobs, reference_context, reference_context_blobs,
+from record_reference import (reference_blobs, reference_context, reference_context_blobs,
                                reference_record)
 from tools.data.cli import main
 from tools.data.lmdb_writer import read_manifest

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, caffe_env, caffe_root
-from test_train import make_workspace, solver_copy
+from helpers import REPO, caffe_env, caffe_root
+from train_fixtures import make_workspace, solver_copy
 
 DOCKER = REPO / "docker"
 NVCAFFE_TOOLS_IMAGE = "dilation-caffe:nvcaffe-20.03"
@@ -278,7 +278,7 @@ IN_CONTAINER = ["tools/__init__.py", "tools/tiling.py", "tools/palettes.py", "to
                 "tools/backend.py", "tools/crf.py", "tools/images.py",
                 "tools/features.py", "tools/evaluate", "prototxt_gen/__init__.py",
                 "prototxt_gen/cli_common.py",
-                "prototxt_gen/datasets.py"]
+                "prototxt_gen/spec"]
 
 
 def test_code_run_in_containers_needs_at_most_python_3_6():

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import caffe_env, run_module
+from helpers import caffe_env, run_module
 from data_fixtures import TRAIN, VAL, make_fixture
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
 from weights_fixtures import FULL, trainable_values, write_vgg_v1
 
 pytestmark = pytest.mark.caffe
@@ -83,7 +84,7 @@ def test_reproduce_runs_the_paper_workflow(tmp_path):
     again = statuses(run(tmp_path, "tools.reproduce", *command))
     assert again.pop("nets") == "ran" and set(again.values()) == {"skipped"}, again
 
-    deploy = work / "models" / "large" / "pascal_voc" / VOC.deploy_name
+    deploy = work / "models" / "large" / "pascal_voc" / released_deploy(VOC)
     run(tmp_path, "tools.predict", fx.images[VAL[0]], "--dataset", "pascal_voc", "--weights", joint,
         "--net", deploy, "--out", tmp_path / "predictions")
     png = Image.open(tmp_path / "predictions" / (VAL[0][1] + ".png"))

@@ -9,13 +9,13 @@ import pytest
 from google.protobuf import text_format
 from PIL import Image
 
-from conftest import caffe_env, run_caffe, run_module
-from prototxt_gen.datasets import DATASETS
+from helpers import caffe_env, run_caffe, run_module
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from tools.evaluate.confusion import confusion, iou
 from tools.evaluate.paper import COLUMNS, rows as paper_rows
-from tools.evaluate.report import Row, shown_columns, text_table
-from tools.palettes import CLASSES, colours, names, read_labels, write_labels
+from tools.evaluate.tables import Row, shown_columns, text_table
+from tools.palettes import colours, names, read_labels, write_labels
 
 
 # ---- confusion and IoU ------------------------------------------------------------
@@ -95,7 +95,7 @@ def test_table_layout_is_the_papers():
 # ---- label PNGs -------------------------------------------------------------------
 
 def test_palettes():
-    assert [len(CLASSES[d.name]) for d in DATASETS.values()] == [d.classes for d in DATASETS.values()]
+    assert [d.classes for d in DATASETS.values()] == [21, 11, 11, 19]
     assert tuple(colours("pascal_voc")[15]) == (192, 128, 128)  # person
     assert tuple(colours("cityscapes")[0]) == (128, 64, 128)    # road
     assert tuple(colours("kitti")[10]) == (0, 128, 192)

@@ -2,9 +2,10 @@
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO
-from prototxt_gen.context import ContextModule
-from prototxt_gen.datasets import DATASETS
+from helpers import REPO
+from prototxt_gen.spec.table1 import ContextModule
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.generate import Options, all_files, render
 from prototxt_gen.schema import pb
 
@@ -80,7 +81,7 @@ def test_voc_deploy_matches_released_model():
     ("camvid", "final", "ctx_"), ("kitti", "final", "ctx_"), ("cityscapes", "final", "ctx_")])
 def test_other_deploy_nets_use_basic_same_module(name, classifier, prefix):
     ds = DATASETS[name]
-    net = parsed("caffe_models/%s/%s" % (name, ds.deploy_name))
+    net = parsed("caffe_models/%s/%s" % (name, released_deploy(ds)))
     layer(net, classifier)
     ctx = [l for l in net.layer if l.name.startswith(prefix) and l.type == "Convolution"]
     assert len(ctx) == ds.context_layers

@@ -8,7 +8,7 @@ import sys
 import pytest
 from google.protobuf import text_format
 
-from conftest import TESTS, caffe_env
+from helpers import TESTS, caffe_env
 from prototxt_gen import report
 from prototxt_gen.schema import pb
 from random_nets import random_nets

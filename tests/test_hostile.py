@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO, caffe_env, run_module
+from helpers import REPO, caffe_env, run_module
 from data_fixtures import CLASSES, TRAIN, VAL, make_fixture
 from prototxt_gen import layers as L
 from prototxt_gen.schema import pb

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import REPO, run_module
+from helpers import DEPLOY_NETS, REPO, run_module
 from onnx_fixtures import net_input, random_weights, zoo_net
 from prototxt_gen.geometry import pooled_size
 from prototxt_gen.report import inputs, load, trace
@@ -19,7 +19,6 @@ from tools.weights.netcheck import load_net
 from tools.weights.onnx_export import OPSET, export, to_model
 from weights_fixtures import narrow, write_net
 
-DEPLOY_NETS = sorted(str(p.relative_to(REPO)) for p in REPO.glob("caffe_models/*/*deploy.prototxt"))
 
 
 def to_onnx(*args):

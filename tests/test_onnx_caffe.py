@@ -12,9 +12,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import REPO, run_caffe
+from helpers import DEPLOY_NETS, REPO, run_caffe
 from onnx_fixtures import net_input, random_weights, zoo_net
-from test_onnx import DEPLOY_NETS
 from tools.weights.netcheck import load_net
 from tools.weights.onnx_export import export, input_blobs
 from weights_fixtures import narrow, write_net

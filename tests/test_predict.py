@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, caffe_env, run_caffe, run_module
+from helpers import REPO, caffe_env, run_caffe, run_module
 from onnx_fixtures import deploy_prototxt
-from prototxt_gen.datasets import DATASETS
-from prototxt_gen.frontend import MARGIN as FRONTEND_MARGIN
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.grid import MARGIN as FRONTEND_MARGIN
+from prototxt_gen.spec.paths import model_file, released_deploy
 from tools.features import scores
 from tools.palettes import read_labels
-from tools.predict import model_file, probabilities, zoom
+from tools.predict import probabilities, zoom
 from tools.tiling import MARGIN, reflect, tiled
 
 JOBS = "caffe_workflow_jobs.py"
@@ -220,5 +221,5 @@ def test_predict_writes_palette_png_with_the_released_layer_names(tmp_path):
 
 def test_default_nets_are_the_generated_release_names():
     for ds in DATASETS.values():
-        assert (REPO / "caffe_models" / ds.name / ds.deploy_name).exists()
-        assert model_file(ds, ds.deploy_name) == str(REPO / "caffe_models" / ds.name / ds.deploy_name)
+        assert (REPO / "caffe_models" / ds.name / released_deploy(ds)).exists()
+        assert model_file(ds.name, released_deploy(ds)) == str(REPO / "caffe_models" / ds.name / released_deploy(ds))

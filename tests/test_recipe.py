@@ -4,9 +4,10 @@ the recipe's knobs (learning-rate presets, solvers without a test net)."""
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO
+from helpers import REPO
 from prototxt_gen.cli import main as generate
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.schema import pb
 
 STAGE_NETS = ("context_train", "context_test", "context_deploy", "joint_train", "joint_test")
@@ -28,7 +29,7 @@ def layer(net, name):
 
 
 def assert_rule(folder, ds, padding):
-    released = context_convs(parsed(folder / ds.deploy_name), ds.context_prefix)
+    released = context_convs(parsed(folder / released_deploy(ds)), ds.context_prefix)
     assert len(released) == ds.context_layers
     pads = [c[3] for c in released]
     if padding == "buffer":
@@ -38,13 +39,13 @@ def assert_rule(folder, ds, padding):
         assert pads == [[d] for d in ds.context().dilations()] + [[]]
     for stage in STAGE_NETS:
         assert context_convs(parsed(folder / (stage + ".prototxt")), ds.context_prefix) == released, \
-            "%s/%s differs from %s" % (folder, stage, ds.deploy_name)
+            "%s/%s differs from %s" % (folder, stage, released_deploy(ds))
 
 
 @pytest.mark.parametrize("name, padding", [("pascal_voc", "buffer"), ("camvid", "same"),
                                            ("kitti", "same"), ("cityscapes", "same")])
 def test_checked_in_stages_use_the_released_context_convolutions(name, padding):
-    assert DATASETS[name].deploy_padding == padding
+    assert DATASETS[name].context_padding == padding
     assert_rule(REPO / "caffe_models" / name, DATASETS[name], padding)
 
 
@@ -75,7 +76,7 @@ def test_cityscapes_trains_after_the_released_upsampling(stage, name):
     folder = REPO / "caffe_models" / "cityscapes"
     for phase in ("train", "test"):
         assert_upsampled_loss(parsed(folder / ("%s_%s.prototxt" % (stage, phase))), name, 19)
-    deploy = "frontend_deploy.prototxt" if stage == "frontend" else DATASETS["cityscapes"].deploy_name
+    deploy = "frontend_deploy.prototxt" if stage == "frontend" else released_deploy(DATASETS["cityscapes"])
     assert layer(parsed(folder / deploy), "prob").bottom == [name]
 
 

@@ -2,14 +2,13 @@
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO
-from prototxt_gen.datasets import DATASETS
-from prototxt_gen.frontend import output_size
+from helpers import DEPLOY_SHAPES, REPO
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
+from prototxt_gen.spec.grid import output_size
 from prototxt_gen.report import ReportError, context_fields, inputs, load, trace
 from prototxt_gen.schema import pb
 
-DEPLOY_SHAPES = {"pascal_voc": (21, 66, 66), "camvid": (11, 66, 91),
-                 "kitti": (11, 60, 159), "cityscapes": (19, 1024, 1024)}
 
 
 def rows(path):
@@ -19,7 +18,7 @@ def rows(path):
 
 @pytest.mark.parametrize("name", DEPLOY_SHAPES)
 def test_deploy_output_shapes(name):
-    _, rs = rows("caffe_models/%s/%s" % (name, DATASETS[name].deploy_name))
+    _, rs = rows("caffe_models/%s/%s" % (name, released_deploy(DATASETS[name])))
     prob = next(r.blob for r in rs if r.top == "prob")
     assert (prob.channels, prob.height, prob.width) == DEPLOY_SHAPES[name]
 
@@ -38,7 +37,7 @@ def test_front_end_train_at_crop_500_gives_16x16():
     ("cityscapes", [3, 5, 9, 17, 33, 65, 129, 257, 259, 259]),
 ])
 def test_context_receptive_fields(name, row):
-    for f in ("context_deploy.prototxt", DATASETS[name].deploy_name):
+    for f in ("context_deploy.prototxt", released_deploy(DATASETS[name])):
         net, rs = rows("caffe_models/%s/%s" % (name, f))
         assert list(context_fields(net, rs).values()) == row
 

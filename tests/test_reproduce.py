@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import run_module
+from helpers import run_module
 from tools.reproduce.cli import run_stage
 from tools.reproduce.plan import Stage, Write
 

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from google.protobuf import descriptor_pb2, text_format
 
-from conftest import REPO, caffe_root
+from helpers import REPO, caffe_root
 from prototxt_gen.schema import pb
 
 PROTO_DIR = REPO / "prototxt_gen" / "schema"

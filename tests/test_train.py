@@ -11,55 +11,20 @@ import time
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 from PIL import Image
 
-from conftest import REPO, caffe_env, caffe_root, run_module
-from prototxt_gen.generate import Options, all_files, write
-from prototxt_gen.schema import pb
+from helpers import REPO, caffe_env, caffe_root, run_module
 from synthetic import feature_label_records, write_lmdb
-from tools.data.context import float_datum
+from tools.data.feature_records import float_datum
 from tools.train import caffe_log
 from tools.train.command import caffe_args, docker_args, mounts
 from tools.train.plot import SIZE, nice_ticks, plot_losses
-from tools.train.records import LossRecord, read_rows
+from tools.train.loss_csv import LossRecord, read_rows
 from tools.train.runner import Divergence, set_aside
 from tools.train.solver import Snapshot, Solver
 from tools.weights.caffemodel import Layer, write as write_model
+from train_fixtures import CLASSES, make_workspace, solver_copy
 
-CLASSES = 11  # CamVid: its context module is the small Basic one
-
-
-# ---- a tiny workspace laid out like the repository root -------------------------
-
-def make_workspace(root):
-    """models/camvid/context_* at a 24-cell crop, batch 2, on 4 synthetic records."""
-    opts = Options(datasets=("camvid",), stages=("context",), out="models", lmdb_root="data",
-                   context_crop=24, context_batch=2, cpu=True)
-    write(all_files(opts), root=str(root))
-    for split in ("context_train", "context_val"):
-        write_lmdb(root / "data" / "camvid" / ("%s_lmdb" % split),
-                   map(float_datum, feature_label_records(4, 24, CLASSES)))
-    return root
-
-
-def solver_copy(root, name, **fields):
-    """models/camvid/context_solver.prototxt with some fields changed, snapshots
-    under snapshots/camvid/<name>; written with our schema."""
-    param = text_format.Parse((root / "models/camvid/context_solver.prototxt").read_text(),
-                              pb.SolverParameter())
-    param.test_iter[0] = 1
-    param.test_interval = 1000
-    param.snapshot_prefix = "snapshots/camvid/%s" % name
-    param.random_seed = 7
-    stepvalue = fields.pop("stepvalue", None)
-    for key, value in fields.items():
-        setattr(param, key, value)
-    if stepvalue:
-        param.stepvalue.extend(stepvalue)
-    path = root / ("%s_solver.prototxt" % name)
-    path.write_text(text_format.MessageToString(param))
-    return path
 
 
 def train(root, *args):

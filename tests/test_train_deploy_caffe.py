@@ -10,11 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import caffe_env, run_caffe, run_module
-from prototxt_gen.datasets import DATASETS
+from helpers import caffe_env, run_caffe, run_module
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.generate import Options, all_files, write
 from synthetic import write_lmdb
-from tools.data.records import image_label_record, raw_datum
+from tools.data.image_records import image_label_record, raw_datum
 
 pytestmark = pytest.mark.caffe
 JOBS = "caffe_recipe_jobs.py"
@@ -31,7 +32,7 @@ def test_context_test_net_scores_as_the_context_deploy_net(small_models, tmp_pat
     result = job("test_vs_deploy", test=str(folder / "context_test.prototxt"),
                  deploy=str(folder / "context_deploy.prototxt"), weights=str(tmp_path / "w.caffemodel"))
     print("\n%s context TEST vs context deploy (%s padding): max |score diff| %.3g (scores up to "
-          "%.3g), max |prob diff| %.3g" % (name, DATASETS[name].deploy_padding, result["score_max_diff"],
+          "%.3g), max |prob diff| %.3g" % (name, DATASETS[name].context_padding, result["score_max_diff"],
                                            result["score_max_abs"], result["prob_max_diff"]))
     assert result["shape"] == result["deploy_shape"]
     assert result["score_max_diff"] < TOLERANCE * max(1, result["score_max_abs"])
@@ -43,9 +44,9 @@ def test_joint_test_net_scores_as_the_released_deploy_net(small_models, tmp_path
     ds = DATASETS[name]
     folder = small_models / name
     result = job("test_vs_deploy", test=str(folder / "joint_test.prototxt"),
-                 deploy=str(folder / ds.deploy_name), weights=str(tmp_path / "w.caffemodel"))
+                 deploy=str(folder / released_deploy(ds)), weights=str(tmp_path / "w.caffemodel"))
     print("\n%s joint TEST (%s) vs %s: max |score diff| %.3g (scores up to %.3g), max |prob diff| "
-          "%.3g" % (name, result["blob"], ds.deploy_name, result["score_max_diff"],
+          "%.3g" % (name, result["blob"], released_deploy(ds), result["score_max_diff"],
                     result["score_max_abs"], result["prob_max_diff"]))
     assert result["shape"] == result["deploy_shape"]
     assert result["blob"] == ("ctx_upsample" if name == "cityscapes" else ds.context_prefix + "final")
@@ -91,7 +92,7 @@ def test_cityscapes_labels_are_those_deploy_assigns(cityscapes, tmp_path, h, w):
     weights = tmp_path / "w.caffemodel"
     models = cityscapes / "models" / "cityscapes"
     result = job("upsampled_labels", test=str(models / "joint_test.prototxt"),
-                 deploy=str(models / ds.deploy_name), weights=str(weights), out=str(out), seed=h)
+                 deploy=str(models / released_deploy(ds)), weights=str(weights), out=str(out), seed=h)
     blobs = np.load(out)
     assert result["blob"] == "ctx_upsample" and result["label_shape"] == [1, 1, 16, 16]
     # Where each output pixel lies in the image: the record is the image padded by
@@ -113,7 +114,7 @@ def test_cityscapes_labels_are_those_deploy_assigns(cityscapes, tmp_path, h, w):
     if (h, w) == (16, 16):
         path = tmp_path / "image.png"
         cv2.imwrite(str(path), image)
-        run_caffe("deploy_probabilities", script=JOBS, deploy=str(models / ds.deploy_name),
+        run_caffe("deploy_probabilities", script=JOBS, deploy=str(models / released_deploy(ds)),
                   weights=str(weights), image=str(path), dataset="cityscapes", out=str(tmp_path / "p.npy"))
         prob = np.load(tmp_path / "p.npy")
         score = blobs["score"]
@@ -133,7 +134,7 @@ def test_stored_features_feed_the_context_module_as_deploy_does(tmp_path, name, 
                             out=str(tmp_path / "models"), context_crop=6, deploy_size=(420, 420))))
     models = tmp_path / "models" / name
     weights = tmp_path / "w.caffemodel"
-    job("save_random_weights", prototxt=str(models / ds.deploy_name), out=str(weights), seed=3)
+    job("save_random_weights", prototxt=str(models / released_deploy(ds)), out=str(weights), seed=3)
     image = tmp_path / "img.png"
     cv2.imwrite(str(image), np.random.default_rng(4).integers(0, 256, (h, w, 3), dtype=np.uint8))
     proc = run_module("tools.features", str(image), "--dataset", name, "--weights", weights,
@@ -144,7 +145,7 @@ def test_stored_features_feed_the_context_module_as_deploy_does(tmp_path, name, 
     tiles = (-(-h // 48), -(-w // 48))
     assert np.load(features).shape == (ds.classes, 6 * tiles[0], 6 * tiles[1])
     result = job("context_on_stored", context_deploy=str(models / "context_deploy.prototxt"),
-                 joint_deploy=str(models / ds.deploy_name), weights=str(weights), image=str(image),
+                 joint_deploy=str(models / released_deploy(ds)), weights=str(weights), image=str(image),
                  dataset=name, features=str(features))
     print("\n%s %dx%d: stored %s, %d tile(s); context deploy on stored features vs joint deploy: "
           "max |prob diff| %.3g" % (name, h, w, result["features"], result["tiles"], result["prob_max_diff"]))

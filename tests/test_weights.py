@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from conftest import REPO
-from prototxt_gen.context import ContextModule
-from prototxt_gen.datasets import DATASETS
+from helpers import REPO
+from prototxt_gen.spec.table1 import ContextModule
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from prototxt_gen.schema import pb
 from tools.weights import WeightsError

@@ -3,19 +3,22 @@ write Caffe loads (pycaffe and `caffe train --weights`), bit for bit; our V1
 upgrade is Caffe's; identity weights pass the input through the module; our
 bilinear weights are Caffe's filler's."""
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from google.protobuf import text_format
 
-from conftest import REPO, caffe_env, caffe_root, run_caffe
+from helpers import REPO, caffe_env, caffe_root, run_caffe
 from prototxt_gen import layers as L
-from prototxt_gen.context import ContextModule, context_module
-from prototxt_gen.datasets import DATASETS
-from prototxt_gen.nets import TrainConfig, context_net, deploy_net
+from prototxt_gen.context import context_module
+from prototxt_gen.spec.table1 import ContextModule
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.nets import context_net, deploy_net
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.paths import lmdb
 from synthetic import feature_label_records, write_lmdb
-from tools.data.context import float_datum
+from tools.data.feature_records import float_datum
 from tools.weights.bilinear import bilinear
 from tools.weights.caffemodel import Caffemodel, write
 from tools.weights.identity import context_init
@@ -91,7 +94,7 @@ def identity_nets():
     """Basic (same padding) and Large (same and buffer) modules of 7, 8 and 10 layers."""
     for name in ("kitti", "camvid", "cityscapes", "pascal_voc"):  # Basic 7, 8, 10; Large buffer
         ds = DATASETS[name]
-        yield pytest.param(ds.context(ds.deploy_padding), deploy_net(ds, "context", 16), id=name)
+        yield pytest.param(ds.context(), deploy_net(replace(ds, context_crop=16), "context"), id=name)
     for classes, num_layers in ((21, 8), (4, 7), (3, 10)):
         module = ContextModule(classes, num_layers, "large", "same")
         net = pb.NetParameter(name="large%d_same" % num_layers)
@@ -113,12 +116,11 @@ def test_identity_init_passes_the_input_through_caffe(tmp_path, module, net):
 def test_caffe_train_loads_our_weights(tmp_path):
     """`caffe train --weights` with our identity init (noise 0.01) and learning rate
     0: the snapshot Caffe writes holds exactly our weights."""
-    ds = DATASETS["camvid"]
-    cfg = TrainConfig(crop=388, batch=1, iter_size=1, context_crop=24, context_batch=2,
-                      lmdb_dir=str(tmp_path), context_padding=ds.deploy_padding, upsampled=False)
-    source = cfg.lmdb("context_train")
+    ds = replace(DATASETS["camvid"], crop=388, batch=1, iter_size=1, context_crop=24,
+                 context_batch=2)
+    source = lmdb(str(tmp_path), ds.name, "context_train")
     write_lmdb(source, map(float_datum, feature_label_records(2, 24, ds.classes)))
-    net = write_net(tmp_path / "train.prototxt", context_net(ds, cfg, L.TRAIN, source))
+    net = write_net(tmp_path / "train.prototxt", context_net(ds, L.TRAIN, source))
     solver = pb.SolverParameter(net=str(net), base_lr=0, lr_policy="fixed", momentum=0.9,
                                 weight_decay=5e-4, max_iter=1, display=1,
                                 snapshot_prefix=str(tmp_path / "snap"),

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO
-from prototxt_gen.datasets import DATASETS
+from helpers import REPO
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from tools.weights.caffemodel import Caffemodel
 from weights_fixtures import NARROW, narrow, run_cli, write_net, write_vgg_v1

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from google.protobuf import text_format
 
-from conftest import run_module
+from helpers import run_module
 from prototxt_gen import layers as L
 from prototxt_gen.schema import pb
 from tools.weights.caffemodel import RawNet

@@ -16,12 +16,13 @@ import numpy as np
 from tqdm import tqdm
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import UserError, atomic_output, read_lines
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.cli_common import UserError, atomic_output, read_lines, require_files
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import deploy_file, model_file
 
 from . import backend
 from .images import read_image
-from .predict import checked_net, finite, model_file, require_files, targets
+from .predict import checked_net, finite, targets
 from .tiling import prepare, tiled
 
 PROG = "python -m tools.features"
@@ -60,7 +61,7 @@ def run(args):
         raise UserError("no images: give IMAGE paths or --list FILE")
     require_files(paths)
     outputs = targets(paths, args.out, ".npy")
-    net = checked_net(dataset, args.net or model_file(dataset, "frontend_deploy.prototxt"),
+    net = checked_net(dataset, args.net or model_file(dataset.name, deploy_file(dataset, "frontend")),
                       args, dataset.classifier)
     os.makedirs(args.out, exist_ok=True)
     bar = tqdm(list(zip(paths, outputs)), unit="image", file=sys.stderr, disable=None)

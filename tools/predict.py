@@ -13,8 +13,9 @@ import sys
 import numpy as np
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import UserError
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.cli_common import UserError, require_files
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import model_file, released_deploy
 
 from . import backend, crf
 from .images import read_image
@@ -22,8 +23,6 @@ from .palettes import write_labels
 from .tiling import DeployNet, prepare, tiled
 
 PROG = "python -m tools.predict"
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def zoom(prob, factor, height, width):
@@ -60,23 +59,11 @@ def segment(net, image, dataset, crf_params=None):
     return probabilities(net, image, dataset, crf_params).argmax(axis=0)
 
 
-def model_file(dataset, name):
-    """A generated file of the data set: caffe_models/<data set>/<name>."""
-    return os.path.join(REPO, "caffe_models", dataset.name, name)
-
-
 def finite(array, what, allow=False):
     """NaN would become class 0 (argmax) or a silently poisoned score map."""
     if not allow and not np.isfinite(array).all():
         raise UserError("the net's %s hold NaN or infinite values: the weights are broken "
                         "(a diverged training run?)" % what)
-
-
-def require_files(paths):
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UserError("%s %s" % (path, "is a directory, not a file" if os.path.isdir(path)
-                                       else "does not exist"))
 
 
 def check_classes(net_path, blob, channels, dataset):
@@ -159,7 +146,7 @@ def run(args):
     crf_params = crf.from_args(args) if args.crf else None
     if crf_params:
         crf.require()
-    net = checked_net(dataset, args.net or model_file(dataset, dataset.deploy_name), args, "prob")
+    net = checked_net(dataset, args.net or model_file(dataset.name, released_deploy(dataset)), args, "prob")
     os.makedirs(args.out, exist_ok=True)
     for path, target in zip(args.images, outputs):
         write_labels(target, segment(net, read_image(path), dataset, crf_params), dataset.name)

@@ -15,10 +15,7 @@ import cv2
 import numpy as np
 
 from prototxt_gen.cli_common import UserError
-
-# prototxt_gen.frontend.MARGIN, repeated because that module needs protobuf
-# >= 3.20, which Python 3.6 lacks; a test keeps the two equal.
-MARGIN = 186
+from prototxt_gen.spec.grid import MARGIN
 
 
 def prepare(image, mean):

@@ -10,15 +10,15 @@ import os
 import sys
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli import crop_size, dataset, positive
-from prototxt_gen.cli_common import Parser
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.cli_common import Parser, crop_size, dataset, positive
+from prototxt_gen.spec import overridden, paths
+from prototxt_gen.spec.datasets import DATASETS
 
 from .coco import coco_samples
-from .context import feature_record
+from .feature_records import feature_record
 from .estimate import check_space, describe, estimate
 from .lmdb_writer import build, is_complete, list_checksum, manifest_path, read_manifest
-from .records import image_record
+from .image_records import image_record
 from .samples import paired
 from .validate import BadSample, DataError
 from .voc_sbd import voc_sets
@@ -137,7 +137,7 @@ def parser():
 
 
 def lmdb_path(args, name, split):
-    return os.path.join(args.lmdb_root, name, "%s_lmdb" % split)
+    return paths.lmdb(args.lmdb_root, name, split)
 
 
 # What a rerun compares with the manifest of a complete LMDB: a change in any of
@@ -185,8 +185,8 @@ def write(args, name, split, samples, info, encode, guess):
 
 
 def write_images(args, name, split, samples, info):
-    ds = DATASETS[name]
-    crop = args.crop or ds.crop
+    ds = overridden(DATASETS[name], crop=args.crop)
+    crop = ds.crop
     encode = functools.partial(image_record, classes=ds.classes, crop=crop,
                                compression=args.compression)
     write(args, name, split, samples,
@@ -220,7 +220,7 @@ def coco_sources(args):
 
 
 def coco(args):
-    crop = args.crop or DATASETS["pascal_voc"].crop
+    crop = overridden(DATASETS["pascal_voc"], crop=args.crop).crop
     if not args.dry_run and kept(args, lmdb_path(args, "pascal_voc", "train_coco"), dict(
             coco_sources(args), crop=crop, compression=args.compression, seed=args.seed)):
         return
@@ -243,8 +243,8 @@ def lists(args):
 
 
 def context(args):
-    ds = DATASETS[args.dataset]
-    crop = args.context_crop or ds.context_crop
+    ds = overridden(DATASETS[args.dataset], context_crop=args.context_crop)
+    crop = ds.context_crop
     samples = paired(args.features, args.labels)
     info = dict(sources=absolute(features=args.features, labels=args.labels),
                 classes=ds.classes, context_crop=crop)

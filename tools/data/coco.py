@@ -11,10 +11,12 @@ import numpy as np
 from pycocotools.coco import COCO
 from tqdm import tqdm
 
+from prototxt_gen.spec.labels import IGNORE
+
 from ..palettes import write_labels
 from .parallel import ordered_map
 from .samples import Sample
-from .validate import IGNORE, DataError
+from .validate import DataError
 
 # COCO category name -> VOC class index.  Matched by name: COCO's ids are not VOC's,
 # and six of the names differ (aeroplane, diningtable, motorbike, pottedplant, sofa, tvmonitor).

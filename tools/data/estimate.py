@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from prototxt_gen.frontend import MARGIN
+from prototxt_gen.spec.grid import MARGIN
 
 from .validate import DataError
 

@@ -10,11 +10,10 @@ from PIL import Image
 from scipy.io import loadmat
 
 from prototxt_gen.cli_common import UserError
-from prototxt_gen.frontend import STRIDE
+from prototxt_gen.spec.grid import STRIDE
+from prototxt_gen.spec.labels import IGNORE
 
 from .. import images
-
-IGNORE = 255
 
 
 class DataError(UserError):

@@ -8,16 +8,17 @@ import numpy as np
 from tqdm import tqdm
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import UserError, atomic_output, read_text
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.cli_common import UserError, atomic_output, read_text, require_files
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import model_file, released_deploy
 
 from .. import backend, crf
 from ..images import read_image
 from ..palettes import names, read_labels, write_labels
-from ..predict import checked_net, model_file, probabilities, require_files, targets
+from ..predict import checked_net, probabilities, targets
 from .confusion import confusion, iou
 from .paper import rows as paper_rows
-from .report import Row, shown_columns, text_table, write_csv, write_html
+from .tables import Row, shown_columns, text_table, write_csv, write_html
 
 DESCRIPTION = """\
 Accumulates one confusion matrix over all pairs and prints per-class IoU and
@@ -127,7 +128,7 @@ def open_model(args, dataset):
         return None
     if args.crf or args.crf_search:
         crf.require()
-    return checked_net(dataset, args.net or model_file(dataset, dataset.deploy_name), args, "prob")
+    return checked_net(dataset, args.net or model_file(dataset.name, released_deploy(dataset)), args, "prob")
 
 
 def predictions(net, image, dataset, scored):

@@ -2,7 +2,7 @@
 classes aero ... tv, then the mean IoU over all 21 classes (background
 included; the paper prints no background column)."""
 from ..palettes import names
-from .report import Row
+from .tables import Row
 
 COLUMNS = names("pascal_voc")[1:]
 

@@ -11,8 +11,8 @@ import tempfile
 import time
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli import Parser, crop_size, positive, stage_iterations, tile_size
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.cli_common import Parser, crop_size, positive, stage_iterations, tile_size
+from prototxt_gen.spec.datasets import DATASETS
 
 from . import stamps
 from .plan import PAPER_ROWS, PAPER_TABLE, Recipe, Write

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec import paths
+from prototxt_gen.spec.datasets import DATASETS
 
 # Our rows beside the paper's (Table 3, VOC 2012 val, as tools.evaluate --compare writes them).
 PAPER_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large"}
@@ -72,7 +73,7 @@ class Recipe:
 
     def lmdb(self, split):
         """The LMDB of a split, as the generated nets read it (--lmdb-root data)."""
-        return "data/%s/%s_lmdb" % (self.ds, split)
+        return paths.lmdb(paths.LMDB_ROOT, self.ds, split)
 
     def model(self, group, name):
         return os.path.join("models", group, self.ds, name)
@@ -248,7 +249,7 @@ class Recipe:
         solver = "joint_solver.prototxt" if self.args.joint else "context_solver.prototxt"
         weights = self.final(self.model(width, solver))[1]
         label = "front end + %s context%s" % (width, " (joint)" if self.args.joint else "")
-        deploy = self.model(width, DATASETS[self.ds].deploy_name)
+        deploy = self.model(width, paths.released_deploy(DATASETS[self.ds]))
         if not self.args.joint:
             # A context module alone is deployed behind the front end: merge both for
             # the released-name deploy net (the same tool the joint stage starts from).

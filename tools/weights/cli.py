@@ -7,10 +7,9 @@ import argparse
 import sys
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli import dataset, positive
-from prototxt_gen.cli_common import Parser
-from prototxt_gen.context import ContextModule
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.cli_common import Parser, dataset, positive
+from prototxt_gen.spec import overridden
+from prototxt_gen.spec.datasets import DATASETS
 
 from . import WeightsError
 from .caffemodel import Caffemodel, slow_backend_warning, write
@@ -163,9 +162,9 @@ def run(args):
         layers = front_end_init(Caffemodel(args.vgg))
         return _written(args, net, *fit(net, layers, required=without_filler(net)))
     if args.command == "identity":
-        ds = DATASETS[args.dataset]
-        module = ContextModule(args.classes or ds.classes, args.layers or ds.context_layers,
-                               args.width or ds.context_width, prefix=ds.context_prefix)
+        ds = overridden(DATASETS[args.dataset], context_layers=args.layers,
+                        context_width=args.width)
+        module = overridden(ds.context(), classes=args.classes)
         layers = context_init(module, args.noise, args.seed)
         if args.net:
             net = load_net(args.net)

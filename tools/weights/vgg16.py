@@ -5,7 +5,7 @@ classifier dropped; the front end's own classifier is left to its filler.
 """
 import math
 
-from prototxt_gen.datasets import DATASETS
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 
 from . import WeightsError

@@ -4,10 +4,11 @@ mirrors them together, already padded as the authors' data layer pads."""
 import cv2
 import numpy as np
 
-from prototxt_gen.frontend import MARGIN
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.grid import MARGIN
+from prototxt_gen.spec.labels import IGNORE
 
-from .validate import IGNORE, image_pair
+from .validate import image_pair
 
 # Raw (unencoded) Datums are the default: Caffe's one prefetch thread copies
 # them instead of decoding a PNG (benchmarks/bench_feed.py).  PNG (compression

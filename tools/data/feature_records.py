@@ -7,10 +7,11 @@ only ever shows what deploy shows the module; nothing is padded with zeros."""
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from prototxt_gen.frontend import STRIDE
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.grid import STRIDE
+from prototxt_gen.spec.labels import IGNORE
 
-from .validate import IGNORE, BadSample, feature_pair
+from .validate import BadSample, feature_pair
 
 
 def feature_label_record(features, label):
