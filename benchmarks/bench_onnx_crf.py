@@ -59,7 +59,7 @@ def main():
     from prototxt_gen.spec.datasets import DATASETS
     from tools import crf
     from tools.backend import OnnxNet
-    from tools.predict import probabilities
+    from tools.inference import probabilities
     from tools.weights.onnx_export import export
 
     with tempfile.TemporaryDirectory() as tmp:

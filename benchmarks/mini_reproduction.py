@@ -35,7 +35,7 @@ from prototxt_gen.spec.datasets import DATASETS  # noqa: E402
 from prototxt_gen.generate import Options, dataset_files, write  # noqa: E402
 from prototxt_gen.nets import deploy_net  # noqa: E402
 from tools.evaluate.confusion import confusion, iou  # noqa: E402
-from tools.tiling import DeployNet  # noqa: E402
+from tools.backend import CaffeNet  # noqa: E402
 
 DATASET = DATASETS["kitti"]
 C = DATASET.classes
@@ -131,7 +131,7 @@ def evaluate(work, width, weights, size, split="val"):
     with open(net_path, "w") as f:
         f.write(text_format.MessageToString(
             deploy_net(replace(DATASET, context_width=width, context_crop=size), "context")))
-    net = DeployNet(net_path, weights)
+    net = CaffeNet(net_path, weights)
     forward = net.blob("prob")
     return score(work, split, lambda scores: forward(scores).argmax(axis=0))
 

@@ -154,6 +154,23 @@ def refuse_overwrite(output, inputs):
                             % (output, path))
 
 
+def output_paths(sources, folder, extension, inputs=None):
+    """One output per source, OUT/<stem><extension>; two sources with one stem
+    would overwrite each other, and an output must not be an input (default:
+    the sources)."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserError("output folder %s is a file; give a folder" % folder)
+    made = {}
+    for path in sources:
+        target = os.path.join(folder, os.path.splitext(os.path.basename(path))[0] + extension)
+        if target in made:
+            raise UserError("%s and %s would both be written to %s; rename one or run them "
+                            "separately" % (made[target], path, target))
+        made[target] = path
+        refuse_overwrite(target, sources if inputs is None else inputs)
+    return list(made)
+
+
 @contextlib.contextmanager
 def atomic_output(path, inputs=()):
     """Yields a temporary name in the directory of the file `path` leads to (a

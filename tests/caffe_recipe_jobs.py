@@ -69,9 +69,9 @@ def deploy_probabilities(deploy, weights, image, dataset, out):
     """tools.predict's probabilities (tiles, then zoom) of one image."""
     import cv2
     from prototxt_gen.spec.datasets import DATASETS
-    from tools.predict import probabilities
-    from tools.tiling import DeployNet
-    prob = probabilities(DeployNet(deploy, weights), cv2.imread(image, cv2.IMREAD_COLOR),
+    from tools.backend import CaffeNet
+    from tools.inference import probabilities
+    prob = probabilities(CaffeNet(deploy, weights), cv2.imread(image, cv2.IMREAD_COLOR),
                          DATASETS[dataset])
     np.save(out, prob)
     return {"shape": list(prob.shape)}
@@ -89,9 +89,10 @@ def context_on_stored(context_deploy, joint_deploy, weights, image, dataset, fea
     against the joint (released-name) deploy net's `prob` of the same tile."""
     import cv2
     from prototxt_gen.spec.datasets import DATASETS
-    from tools.tiling import DeployNet, prepare, tiled
+    from tools.backend import CaffeNet
+    from tools.tiling import prepare, tiled
     ds = DATASETS[dataset]
-    joint = DeployNet(joint_deploy, weights)
+    joint = CaffeNet(joint_deploy, weights)
     expected, _ = tiled(joint.blob("prob"), prepare(cv2.imread(image, cv2.IMREAD_COLOR), ds.mean),
                         joint.tile_shape)
     scores = np.load(features)

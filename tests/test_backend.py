@@ -13,7 +13,7 @@ from helpers import REPO, caffe_env, run_module
 from onnx_fixtures import deploy_prototxt, photo, random_weights
 from prototxt_gen.spec.datasets import DATASETS
 from tools.backend import BackendError, OnnxNet, providers
-from tools.predict import segment
+from tools.inference import segment
 from tools.palettes import write_labels
 from tools.weights.netcheck import load_net
 from weights_fixtures import narrow, write_net

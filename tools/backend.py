@@ -6,11 +6,11 @@ function for tools.tiling.tiled, so tiling, zoom and reports stay shared.
 
 Runs inside containers too (Python 3.6): the ONNX modules load only for `onnx`.
 """
+import os
+
 import numpy as np
 
 from prototxt_gen.cli_common import UserError
-
-from .tiling import DeployNet
 
 BACKENDS = ("caffe", "onnx")
 
@@ -29,8 +29,39 @@ def add_argument(parser):
 def open_net(backend, prototxt, weights, gpu=None):
     """A deploy net of `backend` with tile_shape and blob(name)."""
     if backend == "caffe":
-        return DeployNet(prototxt, weights, gpu)
+        return CaffeNet(prototxt, weights, gpu)
     return OnnxNet(prototxt, weights, gpu)
+
+
+class CaffeNet:
+    """A pycaffe net in TEST phase whose first input takes one tile."""
+
+    def __init__(self, prototxt, weights, gpu=None):
+        os.environ.setdefault("GLOG_minloglevel", "1")  # no INFO dump of every layer
+        try:
+            import caffe  # here: --backend onnx runs without Caffe
+        except ImportError as e:
+            raise UserError("cannot import pycaffe (%s): source the env file "
+                            "tools/install_caffe.sh prints, or run in a Caffe image" % e)
+        if gpu is None:
+            caffe.set_mode_cpu()
+        else:
+            caffe.set_device(gpu)
+            caffe.set_mode_gpu()
+        self.net = caffe.Net(str(prototxt), caffe.TEST, weights=str(weights))
+        self.input = self.net.inputs[0]
+        self.tile_shape = tuple(self.net.blobs[self.input].data.shape[2:])
+
+    def blob(self, name):
+        """forward() for `tiled` that returns blob `name` of the tile."""
+        if name not in self.net.blobs:
+            raise KeyError("the net has no blob %r (it has %s)" % (name, ", ".join(self.net.blobs)))
+
+        def forward(tile):
+            self.net.blobs[self.input].data[0] = tile
+            self.net.forward()
+            return self.net.blobs[name].data[0].copy()
+        return forward
 
 
 def providers(available, gpu):

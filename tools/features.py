@@ -16,22 +16,14 @@ import numpy as np
 from tqdm import tqdm
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import UserError, atomic_output, read_lines, require_files
+from prototxt_gen.cli_common import UserError, atomic_output, read_lines
 from prototxt_gen.spec.datasets import DATASETS
-from prototxt_gen.spec.paths import deploy_file, model_file
 
 from . import backend
 from .images import read_image
-from .predict import checked_net, finite, targets
-from .tiling import prepare, tiled
+from .inference import checked_net, default_net, scores
 
 PROG = "python -m tools.features"
-
-def scores(net, image, dataset, allow_nonfinite=False):
-    """C x H' x W' float32 classifier scores of a BGR image: every tile's whole output."""
-    out, _ = tiled(net.blob(dataset.classifier), prepare(image, dataset.mean), net.tile_shape)
-    finite(out, "scores", allow_nonfinite)
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def image_paths(images, list_file):
@@ -42,7 +34,8 @@ def parse_args(argv):
     p = cli_common.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--list", metavar="FILE", help="more images, one path per line")
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    p.add_argument("--dataset", type=cli_common.dataset, required=True, metavar="NAME",
+                   help=", ".join(DATASETS))
     p.add_argument("--weights", required=True, metavar="W.caffemodel", help="trained front end")
     p.add_argument("--net", metavar="DEPLOY.prototxt",
                    help="front-end deploy net (default: caffe_models/<data set>/frontend_deploy.prototxt)")
@@ -59,10 +52,10 @@ def run(args):
     paths = image_paths(args.images, args.list)
     if not paths:
         raise UserError("no images: give IMAGE paths or --list FILE")
-    require_files(paths)
-    outputs = targets(paths, args.out, ".npy")
-    net = checked_net(dataset, args.net or model_file(dataset.name, deploy_file(dataset, "frontend")),
-                      args, dataset.classifier)
+    cli_common.require_files(paths)
+    outputs = cli_common.output_paths(paths, args.out, ".npy")
+    net = checked_net(dataset, args.net or default_net(dataset, "frontend"), args.weights,
+                      dataset.classifier, args.backend, args.gpu)
     os.makedirs(args.out, exist_ok=True)
     bar = tqdm(list(zip(paths, outputs)), unit="image", file=sys.stderr, disable=None)
     for path, target in bar:

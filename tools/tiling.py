@@ -1,4 +1,5 @@
-"""Running a deploy net over an image of any size (docs/design.md, Tiling and zoom).
+"""Running a deploy net over an image of any size, and bringing its output back
+to the image's pixels (docs/design.md, Tiling and zoom).
 
 The image (mean subtracted) is reflect-padded by the front end's margin and
 cut into tiles of the net's input size; each tile yields an output tile of
@@ -9,12 +10,9 @@ pass over the whole padded image.
 
 Runs inside containers too (Python 3.6 in NVIDIA's Caffe image).
 """
-import os
-
 import cv2
 import numpy as np
 
-from prototxt_gen.cli_common import UserError
 from prototxt_gen.spec.grid import MARGIN
 
 
@@ -47,32 +45,19 @@ def tiled(forward, image, tile_shape, margin=MARGIN):
     return output, oh // rows[0].shape[1]
 
 
-class DeployNet:
-    """A pycaffe net in TEST phase whose first input takes one tile."""
+def zoom(prob, factor, height, width):
+    """Bilinear upsampling with the released models' alignment: cell i sits
+    at pixel factor x i, so out[c, h, w] mixes cells h // factor and the next
+    one with weight h / factor - h // factor (and likewise for w); cells past
+    the last one are clamped to it."""
+    def axis(size, cells):
+        pos = np.arange(size) / float(factor)
+        low = np.floor(pos).astype(int)
+        return np.minimum(low, cells - 1), np.minimum(low + 1, cells - 1), (pos - low).astype(np.float32)
 
-    def __init__(self, prototxt, weights, gpu=None):
-        os.environ.setdefault("GLOG_minloglevel", "1")  # no INFO dump of every layer
-        try:
-            import caffe  # here, so the numeric functions above need no Caffe
-        except ImportError as e:
-            raise UserError("cannot import pycaffe (%s): source the env file "
-                            "tools/install_caffe.sh prints, or run in a Caffe image" % e)
-        if gpu is None:
-            caffe.set_mode_cpu()
-        else:
-            caffe.set_device(gpu)
-            caffe.set_mode_gpu()
-        self.net = caffe.Net(str(prototxt), caffe.TEST, weights=str(weights))
-        self.input = self.net.inputs[0]
-        self.tile_shape = tuple(self.net.blobs[self.input].data.shape[2:])
-
-    def blob(self, name):
-        """forward() for `tiled` that returns blob `name` of the tile."""
-        if name not in self.net.blobs:
-            raise KeyError("the net has no blob %r (it has %s)" % (name, ", ".join(self.net.blobs)))
-
-        def forward(tile):
-            self.net.blobs[self.input].data[0] = tile
-            self.net.forward()
-            return self.net.blobs[name].data[0].copy()
-        return forward
+    r0, r1, rt = axis(height, prob.shape[1])
+    c0, c1, ct = axis(width, prob.shape[2])
+    top, bottom = prob[:, r0], prob[:, r1]
+    top = top[:, :, c0] * (1 - ct) + top[:, :, c1] * ct
+    bottom = bottom[:, :, c0] * (1 - ct) + bottom[:, :, c1] * ct
+    return top * (1 - rt)[:, None] + bottom * rt[:, None]

@@ -36,6 +36,11 @@ def snapshot_prefix(root, dataset, solver):
     return "%s/%s/%s" % (root, dataset, solver)
 
 
+def snapshot_weights(prefix, iteration):
+    """The .caffemodel Caffe writes at `iteration` under a solver's snapshot prefix."""
+    return "%s_iter_%d.caffemodel" % (prefix, iteration)
+
+
 def model_file(dataset, name, root=os.path.join(REPO, MODELS)):
     """A generated file of the checked-in tree: caffe_models/<data set>/<name>."""
     return os.path.join(root, dataset, name)

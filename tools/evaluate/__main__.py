@@ -4,21 +4,17 @@ import os
 import sys
 
 import cv2
-import numpy as np
-from tqdm import tqdm
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import UserError, atomic_output, read_text, require_files
+from prototxt_gen.cli_common import UserError, atomic_output
 from prototxt_gen.spec.datasets import DATASETS
-from prototxt_gen.spec.paths import model_file, released_deploy
 
 from .. import backend, crf
-from ..images import read_image
-from ..palettes import names, read_labels, write_labels
-from ..predict import checked_net, probabilities, targets
-from .confusion import confusion, iou
+from ..inference import checked_net, default_net
+from ..palettes import names, write_labels
 from .paper import rows as paper_rows
-from .tables import Row, shown_columns, text_table, write_csv, write_html
+from .scoring import read_pairs, rows, score, systems
+from .tables import shown_columns, text_table, write_csv, write_html
 
 DESCRIPTION = """\
 Accumulates one confusion matrix over all pairs and prints per-class IoU and
@@ -47,37 +43,12 @@ DeepLab tuned their CRFs this way on validation images (DeepLab on 100).
 PROG = "python -m tools.evaluate"
 
 
-def read_pairs(path):
-    pairs = []
-    for number, line in enumerate(read_text(path, "pairs file").splitlines(), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) not in (2, 3):
-            raise UserError("%s:%d: expected 2 or 3 paths, got %d" % (path, number, len(fields)))
-        pairs.append((fields[0], fields[1], fields[2] if len(fields) == 3 else None))
-    if not pairs:
-        raise UserError("%s lists no pairs: one `PREDICTION TRUTH [IMAGE]` per line" % path)
-    return pairs
-
-
-def labels_of(path, dataset):
-    """Class indices of a label PNG; a value that is no class of the data set
-    (nor 255) means labels of another data set, which would score silently wrong."""
-    labels = read_labels(path, dataset.name)
-    stray = np.unique(labels[(labels >= dataset.classes) & (labels != 255)])
-    if stray.size:
-        raise UserError("%s holds values %s, not classes of %s (0..%d, 255 ignored): labels "
-                        "of another data set?" % (path, ", ".join(map(str, stray[:5])),
-                                                  dataset.name, dataset.classes - 1))
-    return labels
-
-
 def parse_args(argv):
     p = cli_common.Parser(prog=PROG, description=DESCRIPTION,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pairs", metavar="PAIRS")
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    p.add_argument("--dataset", type=cli_common.dataset, required=True, metavar="NAME",
+                   help=", ".join(DATASETS))
     p.add_argument("--weights", metavar="W.caffemodel", help="predict with this model")
     p.add_argument("--net", metavar="DEPLOY.prototxt",
                    help="deploy net for --weights (default: the data set's dilationN deploy net)")
@@ -95,6 +66,32 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def open_model(args, dataset):
+    """The deploy net for --weights, or None; CRF options need one."""
+    if not args.weights:
+        if args.crf or args.crf_search:
+            raise UserError("--crf and --crf-search need --weights: the CRF refines the net's "
+                            "probabilities")
+        return None
+    if args.crf or args.crf_search:
+        crf.require()
+    return checked_net(dataset, args.net or default_net(dataset, "joint"), args.weights, "prob",
+                       args.backend, args.gpu)
+
+
+def check_outputs(args, pairs):
+    """Every output is refused before any work if it would overwrite an input."""
+    inputs = [p for pair in pairs for p in pair if p]
+    cli_common.require_files(inputs)
+    if args.weights:
+        # predictions are named after the truth, so two truths of one name would collide
+        for folder in ("predictions", "predictions_crf"):
+            cli_common.output_paths([truth for _, truth, _ in pairs],
+                                    os.path.join(args.out, folder), ".png", inputs + [args.pairs])
+    for name in ("iou.csv", "report.html"):
+        cli_common.refuse_overwrite(os.path.join(args.out, name), inputs + [args.pairs])
+
+
 def save_example(folder, index, name, image, prediction, truth, dataset):
     """Writes one example's images; returns their paths relative to the report."""
     stem = "examples/%03d_" % index
@@ -109,33 +106,23 @@ def save_example(folder, index, name, image, prediction, truth, dataset):
     return paths
 
 
-def systems(args):
-    """(row name, CRF parameters or None) of each prediction scored per image."""
-    params = crf.from_args(args)
+def write_outputs(args, dataset, ours, scored, shown):
+    """The table on stdout, OUT/iou.csv, and OUT/report.html with its examples."""
+    examples = [save_example(args.out, *example, dataset.name) for example in shown]
+    classes = names(dataset.name)
+    table = ours + (paper_rows() if args.compare else [])
+    print(text_table(table, shown_columns(classes)))
+    if "background" in classes:
+        print("background IoU %s: in the mean, not shown (as in the paper)" % ", ".join(
+            "%.1f" % row.ious["background"] for row in ours))
     if args.crf_search:
-        return [("no CRF", None)] + [
-            ("CRF w%g sxy%g srgb%g" % (p.bilateral_compat, p.bilateral_sxy, p.bilateral_srgb), p)
-            for p in crf.grid(params)]
-    return [(args.name, None)] + ([(args.name + " + CRF", params)] if args.crf else [])
-
-
-def open_model(args, dataset):
-    """The deploy net for --weights, or None; CRF options need one."""
-    if not args.weights:
-        if args.crf or args.crf_search:
-            raise UserError("--crf and --crf-search need --weights: the CRF refines the net's "
-                            "probabilities")
-        return None
-    if args.crf or args.crf_search:
-        crf.require()
-    return checked_net(dataset, args.net or model_file(dataset.name, released_deploy(dataset)), args, "prob")
-
-
-def predictions(net, image, dataset, scored):
-    """The label map of each scored system from one forward pass."""
-    prob = probabilities(net, image, dataset)
-    return [(crf.refine(prob, image, params) if params else prob).argmax(axis=0)
-            for _, params in scored]
+        best = next(params for label, params in scored if label == ours[0].name)
+        print("best: %s" % (" ".join("--crf-%s %g" % (k.replace("_", "-"), getattr(best, k))
+                                     for k in crf.GRID) if best else "no CRF"))
+    write_csv(os.path.join(args.out, "iou.csv"), table, classes)
+    write_html(os.path.join(args.out, "report.html"), "%s on %s" % (args.name, dataset.name),
+               table, shown_columns(classes), examples)
+    print("wrote %s and %s" % (os.path.join(args.out, "iou.csv"), os.path.join(args.out, "report.html")))
 
 
 def run(args):
@@ -143,68 +130,25 @@ def run(args):
     if args.compare and dataset.name != "pascal_voc":
         raise UserError("--compare: the paper's tables are for pascal_voc only")
     pairs = read_pairs(args.pairs)
-    inputs = [p for pair in pairs for p in pair if p]
-    require_files(inputs)
-    if args.weights:
-        # predictions are named after the truth, so two truths of one name would collide
-        for folder in ("predictions", "predictions_crf"):
-            targets([truth for _, truth, _ in pairs], os.path.join(args.out, folder), ".png",
-                    inputs + [args.pairs])
-    for name in ("iou.csv", "report.html"):
-        cli_common.refuse_overwrite(os.path.join(args.out, name), inputs + [args.pairs])
+    check_outputs(args, pairs)
     net = open_model(args, dataset)
     scored = systems(args) if net else [(args.name, None)]
     folders = ["predictions", "predictions_crf"][:len(scored)] if net and not args.crf_search else []
     for folder in ["examples"] + folders:
         os.makedirs(os.path.join(args.out, folder), exist_ok=True)
-    matrices = np.zeros((len(scored), dataset.classes, dataset.classes + 1), dtype=np.int64)
-    shown = []  # written once the whole evaluation has succeeded
-    bar = tqdm(pairs, unit="image", file=sys.stderr, disable=None)
-    for index, (first, truth_path, image_path) in enumerate(bar):
-        truth = labels_of(truth_path, dataset)
-        name = os.path.splitext(os.path.basename(truth_path))[0]
-        if net:
-            image = read_image(first)
-            found = predictions(net, image, dataset, scored)
-            for folder, prediction in zip(folders, found):
-                write_labels(os.path.join(args.out, folder, name + ".png"), prediction, dataset.name)
-        else:
-            image = read_image(image_path) if image_path else None
-            found = [labels_of(first, dataset)]
-        try:
-            for matrix, prediction in zip(matrices, found):
-                matrix += confusion(prediction, truth, dataset.classes)
-        except ValueError as e:
-            raise UserError("%s vs %s: %s" % (first, truth_path, e))
-        if index < args.examples:  # with --crf, the CRF's prediction; with --crf-search, none's
-            shown.append((index, name, image, found[0 if args.crf_search else -1], truth))
+
+    def keep(name, found):
+        for folder, prediction in zip(folders, found):
+            write_labels(os.path.join(args.out, folder, name + ".png"), prediction, dataset.name)
+
+    # with --crf the examples show the CRF's prediction; with --crf-search, no CRF's
+    matrices, shown = score(pairs, dataset, net, scored, args.examples,
+                            0 if args.crf_search else -1, keep)
     if not matrices[0].sum():
         raise UserError("no truth pixel of %s holds a class (all 255?): nothing to score"
                         % args.pairs)
-    examples = [save_example(args.out, *example, dataset.name) for example in shown]
-    classes = names(dataset.name)
-    rows = []
-    for (label, _), matrix in zip(scored, matrices):
-        per_class, mean = iou(matrix)
-        rows.append(Row("this evaluation, %d images" % len(pairs), label,
-                        dict(zip(classes, 100 * per_class)), 100 * mean))
-    if args.crf_search:
-        rows.sort(key=lambda row: -row.mean)
-    ours = rows[:]
-    if args.compare:
-        rows += paper_rows()
-    print(text_table(rows, shown_columns(classes)))
-    if "background" in classes:
-        print("background IoU %s: in the mean, not shown (as in the paper)" % ", ".join(
-            "%.1f" % row.ious["background"] for row in ours))
-    if args.crf_search:
-        best = next(params for label, params in scored if label == rows[0].name)
-        print("best: %s" % (" ".join("--crf-%s %g" % (k.replace("_", "-"), getattr(best, k))
-                                     for k in crf.GRID) if best else "no CRF"))
-    write_csv(os.path.join(args.out, "iou.csv"), rows, classes)
-    write_html(os.path.join(args.out, "report.html"), "%s on %s" % (args.name, dataset.name),
-               rows, shown_columns(classes), examples)
-    print("wrote %s and %s" % (os.path.join(args.out, "iou.csv"), os.path.join(args.out, "report.html")))
+    write_outputs(args, dataset, rows(scored, matrices, dataset, len(pairs), args.crf_search),
+                  scored, shown)
     return 0
 
 

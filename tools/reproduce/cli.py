@@ -11,7 +11,8 @@ import tempfile
 import time
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import Parser, crop_size, positive, stage_iterations, tile_size
+from prototxt_gen.cli_common import (Parser, crop_size, dataset, positive, stage_iterations,
+                                     tile_size)
 from prototxt_gen.spec.datasets import DATASETS
 
 from . import stamps
@@ -57,8 +58,7 @@ examples:
 def parse_args(argv):
     p = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", choices=sorted(DATASETS), metavar="DATASET",
-                   help=", ".join(sorted(DATASETS)))
+    p.add_argument("dataset", type=dataset, metavar="DATASET", help=", ".join(DATASETS))
     p.add_argument("--work", metavar="DIR", help="work directory (default: runs/<data set>)")
     p.add_argument("--vgg", required=True, metavar="VGG_ILSVRC_16_layers.caffemodel",
                    help="ImageNet VGG-16, the front end's initialization")

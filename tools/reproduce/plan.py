@@ -51,7 +51,7 @@ def solver_final(solver):
     """(snapshot prefix, final .caffemodel) of a generated solver."""
     text = open(solver).read()
     prefix = re.search(r'snapshot_prefix: "([^"]+)"', text).group(1)
-    return prefix, "%s_iter_%s.caffemodel" % (prefix, re.search(r"max_iter: (\d+)", text).group(1))
+    return prefix, paths.snapshot_weights(prefix, int(re.search(r"max_iter: (\d+)", text).group(1)))
 
 
 def manifest_samples(lmdb):
@@ -104,7 +104,7 @@ class Recipe:
 
     def generator(self, out, extra=()):
         a = self.args
-        argv = ["prototxt_gen", "--dataset", self.ds, "--out", out, "--lmdb-root", "data"]
+        argv = ["prototxt_gen", "--dataset", self.ds, "--out", out, "--lmdb-root", paths.LMDB_ROOT]
         for key in GENERATOR_OPTIONS:
             value = getattr(a, key)
             if value is not None:
@@ -119,16 +119,16 @@ class Recipe:
         for w in self.widths():
             steps.append(self.generator(os.path.join(out, w), [
                 "--stage", "context", "--stage", "joint", "--context-width", w,
-                "--snapshot-root", os.path.join("snapshots", w)]))
+                "--snapshot-root", os.path.join(paths.SNAPSHOT_ROOT, w)]))
         return steps
 
     def nets(self):
         return Stage("nets", self.generator_steps("models"), [],
-                     [self.model("front", "frontend_solver.prototxt")], always=True)
+                     [self.model("front", paths.solver_file("frontend"))], always=True)
 
     def data(self):
         a = self.args
-        out = ["--lmdb-root", "data"] + (["--crop", str(a.crop)] if a.crop else [])
+        out = ["--lmdb-root", paths.LMDB_ROOT] + (["--crop", str(a.crop)] if a.crop else [])
         if a.voc:
             steps = [["tools.data", "voc", "--voc", a.voc, "--sbd", a.sbd] + out]
             inputs = [a.voc, a.sbd]
@@ -177,7 +177,7 @@ class Recipe:
                      snapshots=prefix, result=final)
 
     def frontend_weights(self):
-        return self.final(self.model("front", "frontend_solver.prototxt"))[1]
+        return self.final(self.model("front", paths.solver_file("frontend")))[1]
 
     def init_frontend(self):
         out = "init/frontend.caffemodel"
@@ -185,11 +185,11 @@ class Recipe:
                      [self.args.vgg], [out], result=out)
 
     def frontend(self):
-        return self.train_stage("frontend", self.model("front", "frontend_solver.prototxt"),
+        return self.train_stage("frontend", self.model("front", paths.solver_file("frontend")),
                                 "init/frontend.caffemodel")
 
     def features(self):
-        front, net = self.frontend_weights(), self.model("front", "frontend_deploy.prototxt")
+        front, net = self.frontend_weights(), self.model("front", paths.net_file("frontend", "deploy"))
         steps = [["tools.features", "--dataset", self.ds, "--weights", front, "--net", net,
                   "--list", "lists/%s_images.txt" % split, "--out", "features/" + split]
                  + (["--gpu", str(self.args.gpu)] if self.args.gpu is not None else [])
@@ -199,7 +199,7 @@ class Recipe:
 
     def context_data(self):
         crop = ["--context-crop", str(self.args.context_crop)] if self.args.context_crop else []
-        steps = [["tools.data", "context", "--dataset", self.ds, "--split", split, "--lmdb-root", "data",
+        steps = [["tools.data", "context", "--dataset", self.ds, "--split", split, "--lmdb-root", paths.LMDB_ROOT,
                   "--labels", "lists/%s_labels.txt" % split, "--features", "lists/%s_features.txt" % split]
                  + crop for split in ("train", "val")]
         return Stage("context_data", steps, ["features/train", "features/val", "lists/train_labels.txt",
@@ -213,19 +213,19 @@ class Recipe:
                                                 "--width", width, out]], [], [out], result=out)
 
     def context(self, width):
-        return self.train_stage("context_" + width, self.model(width, "context_solver.prototxt"),
+        return self.train_stage("context_" + width, self.model(width, paths.solver_file("context")),
                                 "init/context_%s.caffemodel" % width)
 
     def init_joint(self, width):
         out = "init/joint_%s.caffemodel" % width
-        context = self.final(self.model(width, "context_solver.prototxt"))[1]
-        net = self.model(width, "joint_train.prototxt")
+        context = self.final(self.model(width, paths.solver_file("context")))[1]
+        net = self.model(width, paths.net_file("joint", "train"))
         return Stage("init_joint_" + width, [["tools.weights", "merge", self.frontend_weights(), context,
                                               net, out]], [self.frontend_weights(), context, net], [out],
                      result=out)
 
     def joint(self, width):
-        return self.train_stage("joint_" + width, self.model(width, "joint_solver.prototxt"),
+        return self.train_stage("joint_" + width, self.model(width, paths.solver_file("joint")),
                                 "init/joint_%s.caffemodel" % width)
 
     # ---- evaluation -------------------------------------------------------------------
@@ -243,10 +243,10 @@ class Recipe:
 
     def evaluate_frontend(self):
         return self.evaluate_stage("evaluate_frontend", self.frontend_weights(),
-                                   self.model("front", "frontend_deploy.prototxt"), "front end")
+                                   self.model("front", paths.net_file("frontend", "deploy")), "front end")
 
     def evaluate(self, width):
-        solver = "joint_solver.prototxt" if self.args.joint else "context_solver.prototxt"
+        solver = paths.solver_file("joint" if self.args.joint else "context")
         weights = self.final(self.model(width, solver))[1]
         label = "front end + %s context%s" % (width, " (joint)" if self.args.joint else "")
         deploy = self.model(width, paths.released_deploy(DATASETS[self.ds]))

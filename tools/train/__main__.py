@@ -85,10 +85,7 @@ def run(args):
     if not args.docker and not caffe:
         raise UserError("no `caffe` on PATH: source the env file tools/install_caffe.sh prints, "
                         "or use --docker IMAGE")
-    for path in args.solvers + args.weights:
-        if not os.path.isfile(path):
-            raise UserError("%s %s" % (path, "is a directory, not a file" if os.path.isdir(path)
-                                       else "does not exist"))
+    cli_common.require_files(args.solvers + args.weights)
     for path in args.weights:
         if not intact(path):
             raise UserError("--weights %s is truncated or not a caffemodel" % path)

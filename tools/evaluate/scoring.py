@@ -1,0 +1,101 @@
+"""The computation of an evaluation: pairs of label maps (or images the net
+predicts) -> one confusion matrix per scored system -> table rows.  Nothing
+here writes a file; predictions reach the caller through `keep`."""
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from prototxt_gen.cli_common import UserError, read_text
+from prototxt_gen.spec.labels import IGNORE
+
+from .. import crf
+from ..images import read_image
+from ..inference import probabilities
+from ..palettes import names, read_labels
+from .confusion import confusion, iou
+from .tables import Row
+
+
+def read_pairs(path):
+    pairs = []
+    for number, line in enumerate(read_text(path, "pairs file").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (2, 3):
+            raise UserError("%s:%d: expected 2 or 3 paths, got %d" % (path, number, len(fields)))
+        pairs.append((fields[0], fields[1], fields[2] if len(fields) == 3 else None))
+    if not pairs:
+        raise UserError("%s lists no pairs: one `PREDICTION TRUTH [IMAGE]` per line" % path)
+    return pairs
+
+
+def labels_of(path, dataset):
+    """Class indices of a label PNG; a value that is no class of the data set
+    (nor 255) means labels of another data set, which would score silently wrong."""
+    labels = read_labels(path, dataset.name)
+    stray = np.unique(labels[(labels >= dataset.classes) & (labels != IGNORE)])
+    if stray.size:
+        raise UserError("%s holds values %s, not classes of %s (0..%d, 255 ignored): labels "
+                        "of another data set?" % (path, ", ".join(map(str, stray[:5])),
+                                                  dataset.name, dataset.classes - 1))
+    return labels
+
+
+def systems(args):
+    """(row name, CRF parameters or None) of each prediction scored per image."""
+    params = crf.from_args(args)
+    if args.crf_search:
+        return [("no CRF", None)] + [
+            ("CRF w%g sxy%g srgb%g" % (p.bilateral_compat, p.bilateral_sxy, p.bilateral_srgb), p)
+            for p in crf.grid(params)]
+    return [(args.name, None)] + ([(args.name + " + CRF", params)] if args.crf else [])
+
+
+def predictions(net, image, dataset, scored):
+    """The label map of each scored system from one forward pass."""
+    prob = probabilities(net, image, dataset)
+    return [(crf.refine(prob, image, params) if params else prob).argmax(axis=0)
+            for _, params in scored]
+
+
+def score(pairs, dataset, net, scored, examples, example_system=-1, keep=None):
+    """Confusion matrices (one per scored system) over all pairs, and the first
+    `examples` pairs as (index, name, image, prediction of `example_system`,
+    truth).  Without a net the first path of a pair is the prediction; with
+    one it is the image, and keep(name, label maps) gets each image's predictions."""
+    matrices = np.zeros((len(scored), dataset.classes, dataset.classes + 1), dtype=np.int64)
+    shown = []
+    for index, (first, truth_path, image_path) in enumerate(
+            tqdm(pairs, unit="image", file=sys.stderr, disable=None)):
+        truth = labels_of(truth_path, dataset)
+        name = os.path.splitext(os.path.basename(truth_path))[0]
+        if net:
+            image = read_image(first)
+            found = predictions(net, image, dataset, scored)
+            if keep:
+                keep(name, found)
+        else:
+            image = read_image(image_path) if image_path else None
+            found = [labels_of(first, dataset)]
+        try:
+            for matrix, prediction in zip(matrices, found):
+                matrix += confusion(prediction, truth, dataset.classes)
+        except ValueError as e:
+            raise UserError("%s vs %s: %s" % (first, truth_path, e))
+        if index < examples:
+            shown.append((index, name, image, found[example_system], truth))
+    return matrices, shown
+
+
+def rows(scored, matrices, dataset, images, best_first=False):
+    """A table row (percent) per scored system."""
+    classes = names(dataset.name)
+    out = []
+    for (label, _), matrix in zip(scored, matrices):
+        per_class, mean = iou(matrix)
+        out.append(Row("this evaluation, %d images" % images, label,
+                       dict(zip(classes, 100 * per_class)), 100 * mean))
+    return sorted(out, key=lambda row: -row.mean) if best_first else out
