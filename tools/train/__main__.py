@@ -11,7 +11,7 @@ from tools.weights.caffemodel import Caffemodel
 
 from .command import local_caffe
 from .runner import DONE, Divergence, Launch, Run, say
-from .solver import Solver, intact
+from .solver import Solver
 
 DESCRIPTION = """\
 Trains with the stock `caffe train` CLI, locally or inside a Docker image, from
@@ -63,11 +63,9 @@ def parse_args(argv):
     return p, p.parse_args(argv)
 
 
-def missing_context(solver, weights):
-    """Context layers of the solver's training net that no --weights file holds."""
-    held = set()
-    for path in weights:
-        held.update(Caffemodel(path).layers)
+def missing_context(solver, models):
+    """Context layers of the solver's training net that no --weights model holds."""
+    held = set().union(*(model.layers for model in models))
     return [name for name in solver.context_layers() if name not in held]
 
 
@@ -86,9 +84,8 @@ def run(args):
         raise UserError("no `caffe` on PATH: source the env file tools/install_caffe.sh prints, "
                         "or use --docker IMAGE")
     cli_common.require_files(args.solvers + args.weights)
-    for path in args.weights:
-        if not intact(path):
-            raise UserError("--weights %s is truncated or not a caffemodel" % path)
+    # each file read once: a truncated one is an error now, not an abort inside Caffe
+    models = [Caffemodel(path) for path in args.weights]
     solvers = [Solver(path) for path in args.solvers]
     for solver in solvers:
         for path in solver.missing():
@@ -101,7 +98,7 @@ def run(args):
         solver.nets()  # a malformed net is an error now, not an abort inside Caffe
     first = solvers[0]
     if not args.allow_missing_init and not first.finished() and first.latest() is None:
-        missing = missing_context(first, args.weights)
+        missing = missing_context(first, models)
         if missing:
             raise UserError("%s: %s lacks the context layers %s; they would start at 0 and never "
                             "learn: make them with `python -m tools.weights identity` (then "
