@@ -12,7 +12,7 @@ from .cli_common import UserError
 
 
 class ReportError(UserError, ValueError):
-    """A net the report (and Caffe) cannot take."""
+    """A net the shape engine (and Caffe) cannot take."""
 
 
 Window = namedtuple("Window", "kernel stride pad dilation")  # each an (h, w) pair

@@ -10,7 +10,7 @@ from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.generate import Options, all_files
 from prototxt_gen.nets import deploy_net, upsample_name
-from prototxt_gen.report import inputs, context_fields, load, trace
+from prototxt_gen.shapes import context_fields, inputs, load, trace
 
 pytestmark = pytest.mark.caffe
 

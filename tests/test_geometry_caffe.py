@@ -1,6 +1,6 @@
-"""The report's shape engine against real Caffe on random nets: every blob's
+"""The shape engine against real Caffe on random nets: every blob's
 C x H x W equals what Caffe allocates, and every net Caffe rejects is
-rejected by the report with a message."""
+rejected by the engine with a message."""
 import json
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import text_format
 
 from helpers import TESTS, caffe_env
-from prototxt_gen import report
+from prototxt_gen import shapes
 from prototxt_gen.schema import pb
 from random_nets import random_nets
 
@@ -18,12 +18,12 @@ pytestmark = pytest.mark.caffe
 
 
 def report_shapes(text):
-    """{blob: [C, H, W]} as the report traces the net, or the report's message."""
+    """{blob: [C, H, W]} as the shape engine traces the net, or its message."""
     net = text_format.Parse(text, pb.NetParameter())
     try:
-        report.check_bottoms(net)
-        rows = report.trace(net, report.inputs(net))
-    except report.ReportError as e:
+        shapes.check_bottoms(net)
+        rows = shapes.trace(net, shapes.inputs(net))
+    except shapes.ReportError as e:
         return str(e)
     return {r.top: [r.blob.channels, r.blob.height, r.blob.width] for r in rows}
 

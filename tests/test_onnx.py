@@ -14,7 +14,7 @@ import pytest
 from helpers import DEPLOY_NETS, REPO, run_module
 from onnx_fixtures import net_input, random_weights, zoo_net
 from prototxt_gen.geometry import pooled_size
-from prototxt_gen.report import inputs, load, trace
+from prototxt_gen.shapes import inputs, load, trace
 from tools.weights.netcheck import load_net
 from tools.weights.onnx_export import OPSET, export, to_model
 from weights_fixtures import narrow, write_net

@@ -6,7 +6,8 @@ from helpers import DEPLOY_SHAPES, REPO
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.spec.grid import output_size
-from prototxt_gen.report import ReportError, context_fields, inputs, load, trace
+from prototxt_gen.shapes import (Blob, ReportError, context_fields, inputs, layer_outputs, load,
+                                  trace)
 from prototxt_gen.schema import pb
 
 
@@ -55,11 +56,9 @@ def test_legacy_input_fields_like_the_released_nets(tmp_path):
 
 
 def test_inner_product_sees_its_whole_input():
-    from prototxt_gen.report import Blob, layer_outputs
-    from prototxt_gen.schema import pb
     ip = pb.LayerParameter(name="fc", type="InnerProduct", bottom=["x"], top=["fc"],
                            inner_product_param=pb.InnerProductParameter(num_output=10))
-    (out,) = layer_outputs(ip, {"x": Blob(512, 7, 7, rf=(212, 212), jump=(32, 32))})
+    (out,) = layer_outputs(ip, [Blob(512, 7, 7, rf=(212, 212), jump=(32, 32))])
     assert (out.channels, out.height, out.width, out.rf) == (10, 1, 1, (212 + 6 * 32,) * 2)
 
 

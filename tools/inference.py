@@ -41,7 +41,7 @@ def check_before_caffe(dataset, net_path, weights, blob):
     count is checked, after loading."""
     try:
         from tools.weights.netcheck import fit_caffemodel, load_net
-        from prototxt_gen.report import inputs, trace
+        from prototxt_gen.shapes import inputs, trace
     except ImportError:
         return
     net = load_net(net_path)

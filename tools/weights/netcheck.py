@@ -3,14 +3,14 @@ fit it.  Caffe stops at the first misfit with a CHECK failure deep in its log;
 we name the misfits (the first eight, then a count) in one line before anything
 is written.
 
-Input channels come from tracing the net with the report's own size rules
-(prototxt_gen.report); where the prototxt leaves a dimension open (channels read
-from a Data layer), that dimension is not checked.
+Input channels come from the shape engine (prototxt_gen.shapes); where the
+prototxt leaves a dimension open (channels read from a Data layer, a layer the
+engine does not model), that dimension is not checked.
 """
 from dataclasses import replace
 
-from prototxt_gen import report
-from prototxt_gen.geometry import conv_window
+from prototxt_gen import shapes
+from prototxt_gen.geometry import ReportError, conv_window
 
 from . import WeightsError
 from .bilinear import bilinear
@@ -21,10 +21,7 @@ SHOWN = 8  # misfits named in the error line
 
 
 def load_net(path):
-    try:
-        net = report.load(path)
-    except report.ReportError as e:
-        raise WeightsError(str(e))
+    net = shapes.load(path, WeightsError)
     if net.layers:
         raise WeightsError("%s uses the legacy V1 `layers` format; upgrade it with Caffe's "
                            "upgrade_net_proto_text" % path)
@@ -40,10 +37,7 @@ def _blob_shapes(layer, bottom):
         weights = (k, ip.num_output) if ip.transpose else (ip.num_output, k)
         return [weights, (ip.num_output,)][:1 + ip.bias_term]
     cp = layer.convolution_param
-    try:
-        kernel = conv_window(layer).kernel
-    except report.ReportError as e:
-        raise WeightsError(str(e))
+    kernel = conv_window(layer).kernel
     n = cp.num_output
     if layer.type == "Convolution":
         io = (n, None if c is None else c // cp.group)
@@ -54,24 +48,14 @@ def _blob_shapes(layer, bottom):
 
 def param_shapes(net):
     """{layer: (type, [blob shapes])} for every Convolution, Deconvolution and
-    InnerProduct layer, in net order."""
+    InnerProduct layer, in net order; a net Caffe would abort on is a WeightsError."""
     try:
-        report.check_bottoms(net)
-        known, shapes = report.inputs(net), {}
-    except report.ReportError as e:
+        shapes.check_bottoms(net)
+        return {layer.name: (layer.type, _blob_shapes(layer, bottoms[0] if bottoms else None))
+                for layer, bottoms, _ in shapes.walk(net, shapes.inputs(net), lenient=True)
+                if layer.type in PARAM_TYPES}
+    except ReportError as e:
         raise WeightsError(str(e))
-    for layer in net.layer:
-        bottom = known.get(layer.bottom[0]) if layer.bottom else None
-        if layer.type in PARAM_TYPES:
-            shapes[layer.name] = (layer.type, _blob_shapes(layer, bottom))
-        try:
-            tops = report.layer_outputs(layer, known)
-        except report.ReportError:
-            if layer.type in report.WINDOWED:
-                raise  # parameters Caffe would abort on
-            tops = None  # a layer the report cannot trace: what follows is unchecked
-        known.update(zip(layer.top, tops or ()))
-    return shapes
 
 
 def _fits(have, need):

@@ -1,8 +1,8 @@
 """A Caffe deploy net and its weights as an ONNX model (opset 17), built with
-onnx.helper / numpy_helper from the prototxt we already parse (report.load)
+onnx.helper / numpy_helper from the prototxt we already parse (shapes.load)
 and the weights fit() has checked, so any runtime can run the released models.
 
-Sizes come from the report's shape engine (Caffe's rounding rules).  Max
+Sizes come from the shape engine (prototxt_gen.shapes, Caffe's rounding rules).  Max
 pooling does not use ONNX's ceil_mode: tools disagree on a ceil-mode window
 that would start in the padding (for 9 pixels, kernel 2, stride 2, pad 1, onnx
 1.23's shape inference says 6 windows, onnxruntime 1.32 computes 5, as Caffe
@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from prototxt_gen import geometry, report
+from prototxt_gen import geometry, shapes
 
 from prototxt_gen.cli_common import atomic_output
 
@@ -48,7 +48,7 @@ def _pool(layer, x, bottom, top):
 
 
 def _crop(layer, x, bottom, ref):
-    """Caffe's Crop over height and width (axis 2, the report's model of it)."""
+    """Caffe's Crop over height and width (axis 2, the shape engine's model of it)."""
     offsets = list(layer.crop_param.offset) or [0]
     offsets = offsets * 2 if len(offsets) == 1 else offsets
     sizes, dims = (ref.height, ref.width), (bottom.height, bottom.width)
@@ -84,9 +84,9 @@ def _value_info(name, blob):
                                          ["N", blob.channels, blob.height, blob.width])
 
 
-def _node(layer, tensor, known, tops, weights):
+def _node(layer, tensor, bottoms, tops, weights):
     """(ONNX op, inputs, attributes, constants) of one mapped layer."""
-    x, bottom = tensor[layer.bottom[0]], known[layer.bottom[0]]
+    x, bottom = tensor[layer.bottom[0]], bottoms[0]
     if layer.type in ("Convolution", "Deconvolution"):
         arrays = [np.asarray(a, np.float32) for a in weights[layer.name]]
         consts = [("%s/%d" % (layer.name, j), a) for j, a in enumerate(arrays)]
@@ -98,7 +98,7 @@ def _node(layer, tensor, known, tops, weights):
         return ("LeakyRelu", [x], dict(alpha=slope), []) if slope else ("Relu", [x], {}, [])
     if layer.type == "Softmax":
         return "Softmax", [x], dict(axis=layer.softmax_param.axis), []
-    return _crop(layer, x, bottom, known[layer.bottom[1]])
+    return _crop(layer, x, bottom, bottoms[1])
 
 
 def to_model(net, layers, outputs=None):
@@ -106,25 +106,24 @@ def to_model(net, layers, outputs=None):
     returns them), exposing blobs `outputs` (default: the net's own outputs)."""
     _check_mapped(net)
     weights = {layer.name: layer.load() for layer in layers}
-    known = report.inputs(net)
+    known = shapes.inputs(net)
     graph_inputs = [_value_info(name, blob) for name, blob in input_blobs(net).items()]
     last_writer = {top: i for i, layer in enumerate(net.layer) if layer.type not in IDENTITY
                    for top in layer.top}
     tensor = {name: name for name in known}  # Caffe blob -> the ONNX tensor holding it now
     nodes, initializers = [], []
-    for i, layer in enumerate(net.layer):
-        tops = report.layer_outputs(layer, known)
+    for i, (layer, bottoms, tops) in enumerate(shapes.walk(net, known)):
+        known.update(zip(layer.top, tops))
         if layer.type == "Input":
             tensor.update((top, top) for top in layer.top)
         elif layer.type in IDENTITY:
             tensor.update((top, tensor[layer.bottom[0]]) for top in layer.top)
         else:
-            op, args, attrs, consts = _node(layer, tensor, known, tops, weights)
+            op, args, attrs, consts = _node(layer, tensor, bottoms, tops, weights)
             initializers += [numpy_helper.from_array(value, name) for name, value in consts]
             top = layer.top[0]
             tensor[top] = top if last_writer[top] == i else "%s@%s" % (top, layer.name)
             nodes.append(helper.make_node(op, args, [tensor[top]], name=layer.name, **attrs))
-        known.update(zip(layer.top, tops))
     wanted = list(outputs or _net_outputs(net))
     unknown = [name for name in wanted if known.get(name) is None]
     if unknown:
@@ -174,11 +173,11 @@ def export(prototxt, caffemodel, outputs=None):
 
 
 def input_blobs(net):
-    """{name: report.Blob} of the net's inputs: legacy `input` fields, then Input layers."""
-    blobs = report.inputs(net)
+    """{name: shapes.Blob} of the net's inputs: legacy `input` fields, then Input layers."""
+    blobs = shapes.inputs(net)
     for layer in net.layer:
         if layer.type == "Input":
-            blobs.update(zip(layer.top, report.layer_outputs(layer, {})))
+            blobs.update(zip(layer.top, shapes.layer_outputs(layer, [])))
     return blobs
 
 
