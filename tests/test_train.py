@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from helpers import REPO, caffe_env, caffe_root, run_module
+from prototxt_gen.cli_common import UserError
 from synthetic import feature_label_records, write_lmdb
 from tools.data.feature_records import float_datum
 from tools.train import caffe_log
@@ -113,6 +114,49 @@ def test_solver_facts_of_the_checked_in_solvers():
         for stage in ("frontend", "context", "joint"):
             path = REPO / "caffe_models" / name / ("%s_solver.prototxt" % stage)
             assert Solver(path, cwd=REPO).classes() == classes
+
+
+SCORE_TO_LOSS = """
+layer { name: "data" type: "Data" top: "data_label" transform_param { %s }
+        data_param { source: "lmdb" } }
+layer { name: "slice" type: "Slice" bottom: "data_label" top: "data" top: "label"
+        slice_param { slice_point: 3 } }
+layer { name: "score" type: "Convolution" bottom: "data" top: "score"
+        convolution_param { num_output: 40 kernel_size: %d } }
+%s
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "scores" bottom: "label" top: "loss" }
+"""
+
+
+def score_to_loss(folder, between, crop="crop_size: 16", kernel=1):
+    """A solver whose training net has `between` from blob score to blob scores."""
+    (folder / "train.prototxt").write_text(SCORE_TO_LOSS % (crop, kernel, between))
+    (folder / "s.prototxt").write_text('net: "train.prototxt" snapshot_prefix: "s"')
+    return Solver(folder / "s.prototxt", cwd=folder)
+
+
+@pytest.mark.parametrize("between, crop, classes", [
+    # the loss reads the second part of a Slice of the scores: 40 - 7 channels
+    ('type: "Slice" bottom: "score" top: "other" top: "scores" slice_param { slice_point: 7 }',
+     "crop_size: 16", 33),
+    ('type: "Crop" bottom: "score" bottom: "label" top: "scores"', "crop_size: 16", 40),
+    ('type: "Concat" bottom: "score" bottom: "score" top: "scores"', "crop_size: 16", None),
+    ('type: "ReLU" bottom: "score" top: "scores"', "mirror: true", None),
+], ids=["slice", "crop", "not-modelled", "no-crop-size"])
+def test_classes_are_the_channels_the_shape_engine_traces_to_the_loss(tmp_path, between, crop,
+                                                                     classes):
+    """None where the engine cannot know (a layer it does not model, a Data
+    layer whose output size depends on the data), never a guess."""
+    layer = 'layer { name: "x" %s }' % between
+    assert score_to_loss(tmp_path, layer, crop).classes() == classes
+
+
+def test_classes_of_a_net_caffe_would_abort_on_name_the_net(tmp_path):
+    solver = score_to_loss(tmp_path, 'layer { name: "x" type: "ReLU" bottom: "score" '
+                                     'top: "scores" }', kernel=30)
+    with pytest.raises(UserError, match="train.prototxt: layer score: its 16x16 input gives a "
+                                        "-13x-13 output"):
+        solver.classes()
 
 
 def test_snapshots_found_newest_last(tmp_path):

@@ -8,26 +8,20 @@ in (`cwd`), as the generated files are.
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 
-from google.protobuf import empty_pb2, text_format
+from google.protobuf import empty_pb2
 from google.protobuf.message import DecodeError
 
+from prototxt_gen import shapes
 from prototxt_gen.cli_common import UserError
+from prototxt_gen.geometry import ReportError
+from prototxt_gen.prototxt import read_prototxt
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.table1 import is_context_conv
 
-KIND = {"NetParameter": "Caffe net", "SolverParameter": "Caffe solver"}
-
-
-def read(path, message):
-    """Parses a prototxt; fields outside our schema are Caffe's business, not ours."""
-    kind = KIND.get(type(message).__name__, "prototxt")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return text_format.Parse(f.read(), message, allow_unknown_field=True)
-    except OSError as e:
-        raise UserError("cannot read %s %s: %s" % (kind, path, e.strerror or e))
-    except (text_format.ParseError, UnicodeDecodeError) as e:
-        raise UserError("%s is not a %s: %s" % (path, kind, e))
+# Solvers and nets we hand to Caffe: fields outside our schema are Caffe's business.
+read = partial(read_prototxt, skip_unknown=True, say_kind=True)
 
 
 def intact(path):
@@ -56,7 +50,7 @@ class Solver:
     def __init__(self, path, cwd="."):
         self.path = os.path.abspath(path)
         self.cwd = os.path.abspath(cwd)
-        self.param = read(path, pb.SolverParameter())
+        self.param = read(path, pb.SolverParameter)
 
     def resolve(self, path):
         return os.path.join(self.cwd, path)
@@ -79,7 +73,7 @@ class Solver:
         return [self.resolve(n) for n in [p.net, p.train_net, *p.test_net] if n]
 
     def nets(self):
-        return [read(path, pb.NetParameter()) for path in self.net_paths()]
+        return [read(path, pb.NetParameter) for path in self.net_paths()]
 
     def lmdb_sources(self):
         return sorted({self.resolve(layer.data_param.source)
@@ -91,26 +85,29 @@ class Solver:
         missing = [p for p in self.net_paths() if not os.path.exists(p)]
         return missing or [p for p in self.lmdb_sources() if not os.path.isdir(p)]
 
+    def train_path(self):
+        return self.resolve(self.param.train_net or self.param.net)
+
     def classes(self):
-        """Channels of the scores fed to the training loss, or None if unknown."""
-        train = read(self.resolve(self.param.train_net or self.param.net), pb.NetParameter())
-        num_output = {}
-        for layer in train.layer:
-            width = layer.convolution_param.num_output or layer.inner_product_param.num_output
-            for top in layer.top:
-                num_output[top] = width or num_output.get(top)
-        for layer in train.layer:
-            if layer.type == "SoftmaxWithLoss":
-                return num_output.get(layer.bottom[0])
+        """Channels of the scores fed to the training loss, as the shape engine
+        traces the training net; None where it cannot know them (no loss, a
+        layer it does not model, a Data layer without crop_size on the way)."""
+        path = self.train_path()
+        net = read(path, pb.NetParameter)
+        try:
+            for layer, bottoms, _ in shapes.walk(net, shapes.inputs(net), lenient=True):
+                if layer.type == "SoftmaxWithLoss":
+                    return bottoms[0].channels if bottoms and bottoms[0] else None
+        except ReportError as e:  # a window Caffe would abort on
+            raise UserError("%s: %s" % (path, e))
         return None
 
     def context_layers(self):
         """Learned context convolutions of the training net (ctx_* / ct_*; not the
         fixed ctx_upsample): Caffe's default filler leaves them 0, where no
         gradient ever moves them, unless the initial weights hold them."""
-        train = read(self.resolve(self.param.train_net or self.param.net), pb.NetParameter())
-        return [layer.name for layer in train.layer
-                if layer.type == "Convolution" and layer.name.split("_")[0] in ("ctx", "ct")]
+        return [layer.name for layer in read(self.train_path(), pb.NetParameter).layer
+                if is_context_conv(layer.type, layer.name)]
 
     def snapshots(self):
         """Snapshots of this solver on disk, oldest first."""
