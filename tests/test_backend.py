@@ -156,3 +156,15 @@ def test_both_backends_write_the_same_prediction(model, tmp_path):
              reports[0] == reports[1]))
     assert pngs[0] == pngs[1] and reports[0] == reports[1]
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_reads_the_caffemodel_once(model, monkeypatch):
+    """The checks before running and the ONNX graph share one read of the weights."""
+    from tools.weights import netcheck
+    from tools import inference
+    reads = []
+    real = netcheck.Caffemodel
+    monkeypatch.setattr(netcheck, "Caffemodel", lambda path: reads.append(path) or real(path))
+    net = inference.checked_net(DATASETS["camvid"], str(model["net"]), str(model["weights"]),
+                                "prob", "onnx")
+    assert net.tile_shape == TILE and reads == [str(model["weights"])]

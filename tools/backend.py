@@ -26,11 +26,12 @@ def add_argument(parser):
                              "(default: %(default)s)")
 
 
-def open_net(backend, prototxt, weights, gpu=None):
-    """A deploy net of `backend` with tile_shape and blob(name)."""
+def open_net(backend, prototxt, weights, gpu=None, checked=None):
+    """A deploy net of `backend` with tile_shape and blob(name); `checked`, the
+    (net, fitted layers) the caller already read, spares ONNX a second read."""
     if backend == "caffe":
         return CaffeNet(prototxt, weights, gpu)
-    return OnnxNet(prototxt, weights, gpu)
+    return OnnxNet(prototxt, weights, gpu, checked)
 
 
 class CaffeNet:
@@ -79,7 +80,7 @@ class OnnxNet:
     """A deploy net and caffemodel run by ONNX Runtime; each blob asked for gets
     a graph that outputs it."""
 
-    def __init__(self, prototxt, weights, gpu=None):
+    def __init__(self, prototxt, weights, gpu=None, checked=None):
         try:
             import onnxruntime
             from .weights import WeightsError
@@ -89,7 +90,9 @@ class OnnxNet:
         self._runtime, self._export = onnxruntime, onnx_export
         self._providers = providers(onnxruntime.get_available_providers(), gpu)
         try:
-            self._net, self._layers = onnx_export.load(prototxt, weights)
+            if checked:
+                onnx_export.check_mapped(checked[0])
+            self._net, self._layers = checked or onnx_export.load(prototxt, weights)
         except WeightsError as e:
             raise BackendError(str(e))
         self._sessions = {}

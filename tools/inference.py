@@ -38,7 +38,7 @@ def check_before_caffe(dataset, net_path, weights, blob):
     aborts it, and a net of another data set runs happily.  So the net is
     traced and every parameter layer checked by name and shape first.  Needs
     our schema (protobuf >= 3.20): inside a Python 3.6 container only the class
-    count is checked, after loading."""
+    count is checked, after loading.  Returns (net, fitted layers), or None there."""
     try:
         from tools.weights.netcheck import fit_caffemodel, load_net
         from prototxt_gen.shapes import inputs, trace
@@ -50,15 +50,15 @@ def check_before_caffe(dataset, net_path, weights, blob):
         raise UserError("net %s has no blob %r: not a deploy net of this project"
                         % (net_path, blob))
     check_classes(net_path, blob, tops[blob].channels, dataset)
-    fit_caffemodel(net, weights)
+    return net, fit_caffemodel(net, weights)
 
 
 def checked_net(dataset, net_path, weights, blob, backend_name="caffe", gpu=None):
     """The deploy net run by `backend_name`, checked against `weights` and the data
     set's class count in `blob`."""
     require_files([net_path, weights])
-    check_before_caffe(dataset, net_path, weights, blob)
-    net = backend.open_net(backend_name, net_path, weights, gpu)
+    checked = check_before_caffe(dataset, net_path, weights, blob)
+    net = backend.open_net(backend_name, net_path, weights, gpu, checked)
     if isinstance(net, backend.CaffeNet):  # pycaffe says what the net gives, schema or not
         if blob not in net.net.blobs:
             raise UserError("net %s has no blob %r: not a deploy net of this project"

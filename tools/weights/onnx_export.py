@@ -62,7 +62,7 @@ def _crop(layer, x, bottom, ref):
     return "Slice", [x] + [name for name, _ in consts], {}, consts
 
 
-def _check_mapped(net):
+def check_mapped(net):
     for layer in net.layer:
         if layer.type not in MAPPED:
             raise WeightsError("layer %s: type %s has no ONNX mapping (mapped: %s)"
@@ -104,7 +104,7 @@ def _node(layer, tensor, bottoms, tops, weights):
 def to_model(net, layers, outputs=None):
     """ONNX ModelProto of `net` (a parsed deploy prototxt) with `layers` (as fit()
     returns them), exposing blobs `outputs` (default: the net's own outputs)."""
-    _check_mapped(net)
+    check_mapped(net)
     weights = {layer.name: layer.load() for layer in layers}
     known = shapes.inputs(net)
     graph_inputs = [_value_info(name, blob) for name, blob in input_blobs(net).items()]
@@ -164,7 +164,7 @@ def load(prototxt, caffemodel):
     upsampling excepted); layers of the caffemodel the net lacks are ignored,
     as Caffe ignores them."""
     net = load_net(prototxt)
-    _check_mapped(net)  # before reading a large caffemodel
+    check_mapped(net)  # before reading a large caffemodel
     return net, fit_caffemodel(net, caffemodel)
 
 
