@@ -9,8 +9,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from prototxt_gen.spec.grid import MARGIN
-
+from .image_records import record_side
 from .validate import DataError
 
 PAGE = 4096
@@ -32,10 +31,6 @@ def stored_bytes(value_bytes):
     return math.ceil((value_bytes + PAGE_HEADER) / PAGE) * PAGE
 
 
-def padded(n, crop, margin):
-    return max(n + 2 * margin, crop)
-
-
 def image_bytes(path, crop):
     """Raw record bytes of one image, read from its header only."""
     try:
@@ -43,20 +38,21 @@ def image_bytes(path, crop):
             w, h = img.size
     except OSError:
         return None
-    return 4 * padded(h, crop, MARGIN) * padded(w, crop, MARGIN)
+    return 4 * record_side(h, crop) * record_side(w, crop)
 
 
-def features_bytes(path, crop):
+def features_bytes(path):
+    """Float record bytes of one score map (scores and label, never padded)."""
     try:
         c, h, w = np.load(path, mmap_mode="r", allow_pickle=False).shape
     except (OSError, ValueError):
         return None
-    return 4 * (c + 1) * padded(h, crop, 0) * padded(w, crop, 0)
+    return 4 * (c + 1) * h * w
 
 
 def estimate(samples, crop, compression=None, context=False):
     """{records, unreadable, bytes, seconds}: LMDB size and CPU seconds to build it."""
-    raw = [(features_bytes if context else image_bytes)(s.source, crop) for s in samples]
+    raw = [features_bytes(s.source) if context else image_bytes(s.source, crop) for s in samples]
     found = [n for n in raw if n is not None]
     form = "context" if context else record_form(compression)
     ratio = 1.0 if form in ("raw", "context") else PNG_SIZE_RATIO[min(compression, 1)]

@@ -18,6 +18,11 @@ PNG_FILTER_NONE = ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
                    if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
 
 
+def record_side(size, crop):
+    """A record side of an image side: the margin on both ends, then up to the crop."""
+    return max(size + 2 * MARGIN, crop)
+
+
 def split(size, crop):
     """(smaller, larger) halves of the padding that brings `size` up to `crop`."""
     extra = max(0, crop - size)
@@ -35,8 +40,7 @@ def image_label_record(image, label, crop):
     h, w = label.shape
     top, bottom = split(h + 2 * MARGIN, crop)
     right, left = split(w + 2 * MARGIN, crop)
-    record = np.empty((4, h + 2 * MARGIN + top + bottom, w + 2 * MARGIN + left + right),
-                      np.uint8)
+    record = np.empty((4, record_side(h, crop), record_side(w, crop)), np.uint8)
     for plane, out in zip(cv2.split(image), record):
         if top or bottom or left or right:  # reflects the padded image, as the authors do
             plane = cv2.copyMakeBorder(plane, MARGIN, MARGIN, MARGIN, MARGIN,
