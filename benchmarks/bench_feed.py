@@ -34,9 +34,9 @@ from google.protobuf import text_format
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests")]
 from data_fixtures import smooth_image  # noqa: E402
-from prototxt_gen.spec.datasets import DATASETS  # noqa: E402
 from prototxt_gen.generate import Options, all_files, render  # noqa: E402
 from prototxt_gen.schema import pb  # noqa: E402
+from prototxt_gen.spec.datasets import DATASETS  # noqa: E402
 from tools.data import cli  # noqa: E402
 from tools.data.feature_records import feature_label_record, float_datum  # noqa: E402
 from tools.data.lmdb_writer import build  # noqa: E402

@@ -31,11 +31,11 @@ from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from prototxt_gen.spec.datasets import DATASETS  # noqa: E402
 from prototxt_gen.generate import Options, dataset_files, write  # noqa: E402
 from prototxt_gen.nets import deploy_net  # noqa: E402
-from tools.evaluate.confusion import confusion, iou  # noqa: E402
+from prototxt_gen.spec.datasets import DATASETS  # noqa: E402
 from tools.backend import CaffeNet  # noqa: E402
+from tools.evaluate.confusion import confusion, iou  # noqa: E402
 
 DATASET = DATASETS["kitti"]
 C = DATASET.classes

@@ -9,9 +9,9 @@ import skimage.data
 from google.protobuf import text_format
 
 from prototxt_gen import layers as L
-from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.datasets import DATASETS
 from tools.weights.caffemodel import Layer, write
 from tools.weights.netcheck import fit, load_net, param_shapes
 

@@ -6,11 +6,11 @@ import pytest
 from google.protobuf import text_format
 
 from helpers import DEPLOY_SHAPES, run_caffe
-from prototxt_gen.spec.datasets import DATASETS
-from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.generate import Options, all_files
 from prototxt_gen.nets import deploy_net, upsample_name
 from prototxt_gen.shapes import context_fields, inputs, load, trace
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
 
 pytestmark = pytest.mark.caffe
 

@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from helpers import REPO, run_module
 from data_fixtures import TRAIN, VAL, make_fixture
+from helpers import REPO, run_module
 from prototxt_gen.schema import pb
 from tools.data.cli import main
-from tools.data.lmdb_writer import build, is_complete, list_checksum, read_manifest
 from tools.data.image_records import image_record
+from tools.data.lmdb_writer import build, is_complete, list_checksum, read_manifest
 from tools.data.voc_sbd import voc_sets
 from tools.palettes import write_labels
 

@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from helpers import run_caffe
 from data_fixtures import CLASSES, COCO_NUMPY2, TRAIN, VAL, make_fixture
-from prototxt_gen.spec.datasets import DATASETS
+from helpers import run_caffe
 from prototxt_gen.generate import Options, all_files, write
+from prototxt_gen.spec.datasets import DATASETS
 from record_reference import (reference_blobs, reference_context, reference_context_blobs,
                                reference_record)
 from tools.data.cli import main

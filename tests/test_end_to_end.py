@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import caffe_env, run_module
 from data_fixtures import TRAIN, VAL, make_fixture
+from helpers import caffe_env, run_module
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import released_deploy
 from weights_fixtures import FULL, trainable_values, write_vgg_v1

@@ -10,8 +10,8 @@ from google.protobuf import text_format
 from PIL import Image
 
 from helpers import caffe_env, run_caffe, run_module
-from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
+from prototxt_gen.spec.datasets import DATASETS
 from tools.evaluate.confusion import confusion, iou
 from tools.evaluate.paper import COLUMNS, rows as paper_rows
 from tools.evaluate.tables import Row, shown_columns, text_table

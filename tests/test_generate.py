@@ -3,11 +3,11 @@ import pytest
 from google.protobuf import text_format
 
 from helpers import REPO
-from prototxt_gen.spec.table1 import ContextModule
-from prototxt_gen.spec.datasets import DATASETS
-from prototxt_gen.spec.paths import released_deploy
 from prototxt_gen.generate import Options, all_files, render
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.paths import released_deploy
+from prototxt_gen.spec.table1 import ContextModule
 
 FILES = all_files(Options())
 VOC = "caffe_models/pascal_voc/"

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 
-from helpers import REPO, caffe_env, run_module
 from data_fixtures import CLASSES, TRAIN, VAL, make_fixture
+from helpers import REPO, caffe_env, run_module
 from prototxt_gen import layers as L
 from prototxt_gen.schema import pb
 from tools.palettes import write_labels

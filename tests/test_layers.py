@@ -4,7 +4,6 @@ imports a command (a command line: its parser and run) except that command's
 own `__main__`."""
 import ast
 import sys
-from pathlib import Path
 
 import pytest
 

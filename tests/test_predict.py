@@ -13,8 +13,8 @@ from onnx_fixtures import deploy_prototxt
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.grid import MARGIN as FRONTEND_MARGIN
 from prototxt_gen.spec.paths import model_file, released_deploy
-from tools.palettes import read_labels
 from tools.inference import probabilities, scores
+from tools.palettes import read_labels
 from tools.tiling import MARGIN, reflect, tiled, zoom
 
 JOBS = "caffe_workflow_jobs.py"

@@ -6,9 +6,9 @@ from google.protobuf import text_format
 
 from helpers import REPO
 from prototxt_gen.cli import main as generate
+from prototxt_gen.schema import pb
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import released_deploy
-from prototxt_gen.schema import pb
 
 STAGE_NETS = ("context_train", "context_test", "context_deploy", "joint_train", "joint_test")
 

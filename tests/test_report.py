@@ -3,12 +3,12 @@ import pytest
 from google.protobuf import text_format
 
 from helpers import DEPLOY_SHAPES, REPO
-from prototxt_gen.spec.datasets import DATASETS
-from prototxt_gen.spec.paths import released_deploy
-from prototxt_gen.spec.grid import output_size
+from prototxt_gen.schema import pb
 from prototxt_gen.shapes import (Blob, ReportError, context_fields, inputs, layer_outputs, load,
                                   trace)
-from prototxt_gen.schema import pb
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.grid import output_size
+from prototxt_gen.spec.paths import released_deploy
 
 
 

@@ -19,8 +19,8 @@ from synthetic import feature_label_records, write_lmdb
 from tools.data.feature_records import float_datum
 from tools.train import caffe_log
 from tools.train.command import caffe_args, docker_args, mounts
-from tools.train.plot import SIZE, nice_ticks, plot_losses
 from tools.train.loss_csv import LossRecord, read_rows
+from tools.train.plot import SIZE, nice_ticks, plot_losses
 from tools.train.runner import Divergence, set_aside
 from tools.train.solver import Snapshot, Solver
 from tools.weights.caffemodel import Layer, write as write_model

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from helpers import caffe_env, run_caffe, run_module
+from prototxt_gen.generate import Options, all_files, write
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import released_deploy
-from prototxt_gen.generate import Options, all_files, write
 from synthetic import write_lmdb
 from tools.data.image_records import image_label_record, raw_datum
 

@@ -9,10 +9,10 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from helpers import REPO
-from prototxt_gen.spec.table1 import ContextModule
-from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.datasets import DATASETS
+from prototxt_gen.spec.table1 import ContextModule
 from tools.weights import WeightsError
 from tools.weights.bilinear import bilinear
 from tools.weights.caffemodel import Caffemodel, Layer, v1_type, write

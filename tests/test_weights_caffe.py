@@ -12,11 +12,11 @@ from google.protobuf import text_format
 from helpers import REPO, caffe_env, caffe_root, run_caffe
 from prototxt_gen import layers as L
 from prototxt_gen.context import context_module
-from prototxt_gen.spec.table1 import ContextModule
-from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import context_net, deploy_net
 from prototxt_gen.schema import pb
+from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import lmdb
+from prototxt_gen.spec.table1 import ContextModule
 from synthetic import feature_label_records, write_lmdb
 from tools.data.feature_records import float_datum
 from tools.weights.bilinear import bilinear

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import REPO
-from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
+from prototxt_gen.spec.datasets import DATASETS
 from tools.weights.caffemodel import Caffemodel
 from weights_fixtures import NARROW, narrow, run_cli, write_net, write_vgg_v1
 

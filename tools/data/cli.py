@@ -15,10 +15,10 @@ from prototxt_gen.spec import overridden, paths
 from prototxt_gen.spec.datasets import DATASETS
 
 from .coco import coco_samples
-from .feature_records import feature_record
 from .estimate import check_space, describe, estimate
-from .lmdb_writer import build, is_complete, list_checksum, manifest_path, read_manifest
+from .feature_records import feature_record
 from .image_records import image_record
+from .lmdb_writer import build, is_complete, list_checksum, manifest_path, read_manifest
 from .samples import paired
 from .validate import BadSample, DataError
 from .voc_sbd import voc_sets

@@ -18,8 +18,8 @@ from prototxt_gen.cli_common import UserError
 
 from . import caffe_log
 from .command import caffe_args, docker_args, mounts
-from .plot import plot_losses
 from .loss_csv import LossRecord
+from .plot import plot_losses
 
 DONE, FAILED, DIVERGED, INTERRUPTED = 0, 1, 3, 130
 GLOG_ERROR = re.compile(r"[EF]\d{4,8} ")  # [EF]mmdd or [EF]yyyymmdd

@@ -5,8 +5,8 @@ classifier dropped; the front end's own classifier is left to its filler.
 """
 import math
 
-from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.nets import deploy_net
+from prototxt_gen.spec.datasets import DATASETS
 
 from . import WeightsError
 from .caffemodel import Layer, shape_text
