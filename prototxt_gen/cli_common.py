@@ -64,7 +64,8 @@ def dataset(text):
 
 def stage(text):
     if text not in paths.STAGES:
-        raise argparse.ArgumentTypeError("unknown stage %r; choose from %s" % (text, ", ".join(paths.STAGES)))
+        raise argparse.ArgumentTypeError("unknown stage %r; choose from %s"
+                                         % (text, ", ".join(paths.STAGES)))
     return text
 
 
@@ -86,6 +87,7 @@ def tile_size(text):
     return sizes * 2 if len(sizes) == 1 else sizes
 
 
+# ---- the handler and the file checks ----
 
 def os_error(error, action="access"):
     """One line for an OSError on a user's path."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy_fixtures import small_deploy, write_image
 from helpers import REPO, caffe_env, caffe_root
 from train_fixtures import make_workspace, solver_copy
 
@@ -192,7 +193,6 @@ def test_bvlc_image_refuses_python_tools(tmp_path, fake_docker):
 @pytest.mark.caffe
 def test_predict_runs_through_the_container_command_line(tmp_path, fake_docker):
     """The in-image command (sh -c, PYTHONPATH extended, not replaced) really runs the tool."""
-    from test_predict import small_deploy, write_image
     env, calls = fake_docker
     env = dict(with_caffe(env), FAKE_DOCKER_HAS_IMAGE="1")
     net, weights, _ = small_deploy(tmp_path, "kitti", "frontend", (388, 388))

@@ -64,3 +64,10 @@ def test_no_module_imports_a_command(path):
     bad = {n for n in ours(imports(path)) if n in COMMANDS and not n.startswith(str(own) + ".")
            and n != module_name(path)}
     assert not bad, "%s imports the command(s) %s" % (path, sorted(bad))
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "tests").glob("*.py")), ids=lambda p: p.name)
+def test_no_test_module_imports_a_test_module_or_conftest(path):
+    """Shared test code lives in helpers.py and the *_fixtures.py modules."""
+    bad = {n for n in imports(path) if n.split(".")[0].startswith("test_") or n == "conftest"}
+    assert not bad, "%s imports %s" % (path.name, sorted(bad))

@@ -2,22 +2,18 @@
 prediction.  The quick tier uses a numpy stand-in with the front end's
 geometry; the Caffe tier runs small generated deploy nets with random weights
 and compares the tiled result with one untiled forward pass."""
-
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from deploy_fixtures import JOBS, small_deploy, write_image
 from helpers import REPO, caffe_env, run_caffe, run_module
-from onnx_fixtures import deploy_prototxt
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.grid import MARGIN as FRONTEND_MARGIN
 from prototxt_gen.spec.paths import model_file, released_deploy
 from tools.inference import probabilities, scores
 from tools.palettes import read_labels
 from tools.tiling import MARGIN, reflect, tiled, zoom
-
-JOBS = "caffe_workflow_jobs.py"
 
 
 def test_margin_is_the_front_ends():
@@ -154,21 +150,6 @@ def test_scores_keep_every_tile_whole():
 
 
 # ---- real Caffe ----------------------------------------------------------------------
-
-def small_deploy(tmp_path, name, stage, size):
-    path = deploy_prototxt(tmp_path, name, stage, size)
-    weights = tmp_path / ("%s_%s.caffemodel" % (name, stage))
-    layers = run_caffe("make_weights", script=JOBS, prototxt=str(path), out=str(weights))["layers"]
-    return path, weights, layers
-
-
-def write_image(path, size, seed):
-    """Smooth colours, so neighbouring tiles see related content."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-    cv2.imwrite(str(path), cv2.resize(small, size[::-1], interpolation=cv2.INTER_LINEAR))
-    return path
-
 
 def tool(module, *args, cwd):
     out = run_module(module, *args, cwd=cwd, env=caffe_env())
