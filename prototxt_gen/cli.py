@@ -12,7 +12,7 @@ from .generate import Options, all_files, write
 from .report import report
 from .solvers import LR_PRESETS, TEST_ITER
 from .spec.datasets import DATASETS
-from .spec.paths import STAGES
+from .spec import paths
 
 DESCRIPTION = """\
 Writes the Caffe nets (train / test / deploy) and solvers of Yu & Koltun,
@@ -44,9 +44,9 @@ def generate_parser():
     p.add_argument("--stage", type=stage, action="append", metavar="STAGE",
                    help="stage to write (repeatable): frontend (incl. the COCO schedule for VOC), "
                         "context, joint (incl. the released deploy net); default: all")
-    p.add_argument("--out", default="caffe_models", metavar="DIR",
+    p.add_argument("--out", default=paths.MODELS, metavar="DIR",
                    help="output directory (default: %(default)s)")
-    p.add_argument("--lmdb-root", default="data", metavar="DIR",
+    p.add_argument("--lmdb-root", default=paths.LMDB_ROOT, metavar="DIR",
                    help="LMDBs are read from DIR/<data set>/{train,val,train_coco,context_train,"
                         "context_val}_lmdb (default: %(default)s)")
     p.add_argument("--crop", type=crop_size, metavar="N",
@@ -91,7 +91,7 @@ def generate_parser():
     p.add_argument("--context-width", choices=("basic", "large"),
                    help="context module of every net: basic (C channels) or large (Table 1's "
                         "2C ... 32C); default: the released model's (VOC large, the others basic)")
-    p.add_argument("--snapshot-root", default="snapshots", metavar="DIR",
+    p.add_argument("--snapshot-root", default=paths.SNAPSHOT_ROOT, metavar="DIR",
                    help="solvers snapshot to DIR/<data set>/<stage> (default: %(default)s)")
     return p
 
@@ -105,8 +105,9 @@ def report_parser():
 
 
 def generate(args):
-    opts = Options(datasets=tuple(args.dataset or DATASETS), stages=tuple(args.stage or STAGES),
-                   out=args.out, lmdb_root=args.lmdb_root, crop=args.crop, batch=args.batch,
+    opts = Options(datasets=tuple(args.dataset or DATASETS),
+                   stages=tuple(args.stage or paths.STAGES), out=args.out,
+                   lmdb_root=args.lmdb_root, crop=args.crop, batch=args.batch,
                    iter_size=args.iter_size, context_crop=args.context_crop,
                    context_batch=args.context_batch, cpu=args.cpu, upsample=args.up,
                    context_padding=args.context_padding, train_upsampled=args.train_upsampled,
@@ -114,8 +115,8 @@ def generate(args):
                    max_iter=tuple(args.max_iter), test_iter=args.test_iter,
                    deploy_size=args.deploy_size, context_width=args.context_width,
                    snapshot_root=args.snapshot_root)
-    paths = write(all_files(opts))
-    print("wrote %d files under %s/ (%s)" % (len(paths), opts.out, ", ".join(opts.datasets)))
+    written = write(all_files(opts))
+    print("wrote %d files under %s/ (%s)" % (len(written), opts.out, ", ".join(opts.datasets)))
     return 0
 
 

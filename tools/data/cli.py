@@ -78,7 +78,7 @@ def parser():
 
     def command(name, help, image=True):
         c = commands.add_parser(name, help=help, description=help, prog="%s %s" % (PROG, name))
-        c.add_argument("--lmdb-root", default="data", metavar="DIR",
+        c.add_argument("--lmdb-root", default=paths.LMDB_ROOT, metavar="DIR",
                        help="write DIR/<data set>/<split>_lmdb, where the generated nets read "
                             "(default: %(default)s)")
         if image:

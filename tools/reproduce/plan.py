@@ -9,10 +9,11 @@ files that earlier ones make (final snapshots, the LMDB manifests' samples).
 """
 import json
 import os
-import re
 from dataclasses import dataclass
 from typing import Callable
 
+from prototxt_gen.prototxt import read_prototxt
+from prototxt_gen.schema import pb
 from prototxt_gen.spec import paths
 from prototxt_gen.spec.datasets import DATASETS
 
@@ -49,9 +50,8 @@ class Stage:
 
 def solver_final(solver):
     """(snapshot prefix, final .caffemodel) of a generated solver."""
-    text = open(solver).read()
-    prefix = re.search(r'snapshot_prefix: "([^"]+)"', text).group(1)
-    return prefix, paths.snapshot_weights(prefix, int(re.search(r"max_iter: (\d+)", text).group(1)))
+    param = read_prototxt(solver, pb.SolverParameter)
+    return param.snapshot_prefix, paths.snapshot_weights(param.snapshot_prefix, param.max_iter)
 
 
 def manifest_samples(lmdb):
