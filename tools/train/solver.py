@@ -8,7 +8,7 @@ in (`cwd`), as the generated files are.
 import os
 import re
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import DecodeError
@@ -18,6 +18,7 @@ from prototxt_gen.cli_common import UserError
 from prototxt_gen.geometry import ReportError
 from prototxt_gen.prototxt import read_prototxt
 from prototxt_gen.schema import pb
+from prototxt_gen.spec import paths
 from prototxt_gen.spec.table1 import is_context_conv
 
 # Solvers and nets we hand to Caffe: fields outside our schema are Caffe's business.
@@ -72,8 +73,13 @@ class Solver:
         p = self.param
         return [self.resolve(n) for n in [p.net, p.train_net, *p.test_net] if n]
 
+    @cached_property
+    def _nets(self):
+        """{path: net}, each file read once however often it is asked about."""
+        return {path: read(path, pb.NetParameter) for path in self.net_paths()}
+
     def nets(self):
-        return [read(path, pb.NetParameter) for path in self.net_paths()]
+        return list(self._nets.values())
 
     def lmdb_sources(self):
         return sorted({self.resolve(layer.data_param.source)
@@ -93,7 +99,7 @@ class Solver:
         traces the training net; None where it cannot know them (no loss, a
         layer it does not model, a Data layer without crop_size on the way)."""
         path = self.train_path()
-        net = read(path, pb.NetParameter)
+        net = self._nets[path]
         try:
             for layer, bottoms, _ in shapes.walk(net, shapes.inputs(net), lenient=True):
                 if layer.type == "SoftmaxWithLoss":
@@ -106,7 +112,7 @@ class Solver:
         """Learned context convolutions of the training net (ctx_* / ct_*; not the
         fixed ctx_upsample): Caffe's default filler leaves them 0, where no
         gradient ever moves them, unless the initial weights hold them."""
-        return [layer.name for layer in read(self.train_path(), pb.NetParameter).layer
+        return [layer.name for layer in self._nets[self.train_path()].layer
                 if is_context_conv(layer.type, layer.name)]
 
     def snapshots(self):
@@ -118,7 +124,7 @@ class Solver:
             m = pattern.match(name)
             if m:
                 iteration, h5 = int(m.group(1)), m.group(2) or ""
-                weights = "%s_iter_%d.caffemodel%s" % (self.prefix, iteration, h5)
+                weights = paths.snapshot_weights(self.prefix, iteration) + h5
                 found.append(Snapshot(iteration, os.path.join(folder, name), weights))
         return sorted(found, key=lambda s: s.iteration)
 
