@@ -91,10 +91,6 @@ def run(args):
         for path in solver.missing():
             raise UserError("%s names %s, which does not exist (paths are relative to %s)"
                             % (os.path.relpath(solver.path), path, solver.cwd))
-        for path in solver.net_paths():
-            if os.path.isdir(path):
-                raise UserError("%s names the directory %s as a net; name its .prototxt"
-                                % (os.path.relpath(solver.path), path))
         solver.nets()  # a malformed net is an error now, not an abort inside Caffe
     first = solvers[0]
     if not args.allow_missing_init and not first.finished() and first.latest() is None:
