@@ -16,6 +16,8 @@ import time
 import lmdb
 from tqdm import tqdm
 
+from prototxt_gen.cli_common import atomic_output
+
 from .parallel import ordered_map
 from .validate import BadSample, DataError, missing_files
 
@@ -157,8 +159,7 @@ def _remove(path):
 
 
 def _write_json(path, data):
-    with open(path + ".tmp", "w") as f:
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(path + ".tmp", path)

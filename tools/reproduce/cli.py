@@ -170,9 +170,8 @@ def run_stage(stage, work, dry_run):
         if isinstance(step, Write):
             target = os.path.join(work, step.path)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target + ".tmp", "w") as f:
+            with cli_common.atomic_output(target) as tmp, open(tmp, "w") as f:
                 f.write(step.make())
-            os.replace(target + ".tmp", target)
             continue
         argv = list(step) + (list(stage.force) if changed and step[0] == "tools.data" else [])
         print("  $ " + shown(argv), flush=True)

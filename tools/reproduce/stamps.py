@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 
+from prototxt_gen.cli_common import atomic_output
+
 HASHED = 1 << 26  # files up to 64 MiB are hashed; larger ones (weights, LMDBs) stat'ed
 
 
@@ -51,6 +53,5 @@ def read(path):
 def write(path, stamp):
     """Whole or not at all (temporary name, then rename)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
         json.dump(stamp, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
