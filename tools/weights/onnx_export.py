@@ -15,7 +15,6 @@ import onnx
 from onnx import helper, numpy_helper
 
 from prototxt_gen import geometry, shapes
-
 from prototxt_gen.cli_common import atomic_output
 
 from . import WeightsError
