@@ -6,7 +6,8 @@ Bad values end in one line naming the fix and exit code 2, never a traceback.
 import argparse
 import sys
 
-from .cli_common import (Parser, crop_size, dataset, main as run_main, positive, stage,
+from .batches import note
+from .cli_common import (Parser, UserError, crop_size, dataset, main as run_main, positive, stage,
                          stage_iterations, tile_size)
 from .generate import Options, all_files, write
 from .report import report
@@ -32,6 +33,7 @@ EPILOG = """\
 examples:
   python -m prototxt_gen
   python -m prototxt_gen --dataset pascal_voc --stage frontend --crop 388 --batch 2 --iter-size 7
+  python -m prototxt_gen --gpus 2 --out caffe_models_2gpu
   python -m prototxt_gen report caffe_models/pascal_voc/dilation8_pascal_voc_deploy.prototxt
 """
 
@@ -53,14 +55,23 @@ def generate_parser():
                    help="front-end/joint training crop; (N - 372) %% 8 == 0; "
                         "default per data set (VOC 500)")
     p.add_argument("--batch", type=positive, metavar="N",
-                   help="front-end/joint batch per iteration (default per data set, VOC 7)")
+                   help="front-end/joint batch per iteration and GPU (default per data set "
+                        "and --gpus, VOC 7)")
     p.add_argument("--iter-size", type=positive, metavar="N",
-                   help="batches accumulated per update; batch x iter-size is the paper's "
-                        "mini-batch (default per data set, VOC 2 -> 14)")
+                   help="batches accumulated per update (default: what keeps batch x GPUs x "
+                        "iter-size at the recipe's mini-batch, VOC 2 -> 14)")
+    p.add_argument("--gpus", type=positive, default=1, metavar="N",
+                   help="solvers and train nets for `caffe train --gpu 0,1,...` on N GPUs: "
+                        "each GPU runs the train net's batch, so the per-GPU batch and "
+                        "iter-size shrink to keep the recipe's effective batch (VOC 14: 7 x 2 "
+                        "on 1 GPU, 7 x 1 on 2; no split on 3: choose another N or your own "
+                        "--batch and --iter-size); test nets run on the first GPU only "
+                        "(default: %(default)s)")
     p.add_argument("--context-crop", type=positive, metavar="N",
                    help="context training crop in front-end output cells (default per data set)")
     p.add_argument("--context-batch", type=positive, metavar="N",
-                   help="context training batch (default per data set, VOC 60)")
+                   help="context training batch per GPU (default per data set and --gpus, "
+                        "VOC 60)")
     p.add_argument("--cpu", action="store_true", help="solvers run on the CPU (default: GPU)")
     p.add_argument("--up", action="store_true",
                    help="deploy nets end in a fixed bilinear x8 Deconvolution (zoom in the net)")
@@ -108,14 +119,21 @@ def generate(args):
     opts = Options(datasets=tuple(args.dataset or DATASETS),
                    stages=tuple(args.stage or paths.STAGES), out=args.out,
                    lmdb_root=args.lmdb_root, crop=args.crop, batch=args.batch,
-                   iter_size=args.iter_size, context_crop=args.context_crop,
+                   iter_size=args.iter_size, gpus=args.gpus, context_crop=args.context_crop,
                    context_batch=args.context_batch, cpu=args.cpu, upsample=args.up,
                    context_padding=args.context_padding, train_upsampled=args.train_upsampled,
                    no_test_net=args.no_test_net, lr_preset=args.lr_preset,
                    max_iter=tuple(args.max_iter), test_iter=args.test_iter,
                    deploy_size=args.deploy_size, context_width=args.context_width,
                    snapshot_root=args.snapshot_root)
-    written = write(all_files(opts))
+    if opts.cpu and opts.gpus > 1:
+        raise UserError("--cpu and --gpus %d contradict each other: Caffe trains on several "
+                        "GPUs only; drop one of them" % opts.gpus)
+    files = all_files(opts)
+    line = note(opts)
+    if line:
+        print(line)
+    written = write(files)
     print("wrote %d files under %s/ (%s)" % (len(written), opts.out, ", ".join(opts.datasets)))
     return 0
 

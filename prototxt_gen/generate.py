@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 
 from . import layers as L
+from .batches import train_batches
 from .cli_common import atomic_output
 from .nets import context_net, deploy_net, frontend_net, joint_net
 from .solvers import TEST_ITER, schedule, solver
@@ -29,6 +30,7 @@ class Options:
     crop: int = None
     batch: int = None
     iter_size: int = None
+    gpus: int = 1                  # `caffe train --gpu 0,1,...`: batches are per GPU
     context_crop: int = None
     context_batch: int = None
     cpu: bool = False
@@ -59,7 +61,6 @@ class Solve:
     name: str           # also its schedule and snapshot name
     train: str
     test: str
-    accumulate: bool = True  # batches accumulate by the data set's iter_size
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ STAGE_FILES = {
          Solve("frontend_coco_stage2", "frontend", "frontend"))),
     "context": Stage(
         (Nets("context", context_net, "context_train", "context_val"),),
-        (Solve("context", "context", "context", accumulate=False),)),
+        (Solve("context", "context", "context"),)),
     "joint": Stage(
         (Nets("joint", joint_net, "train", "val"),),
         (Solve("joint", "joint", "joint"),)),
@@ -87,13 +88,15 @@ STAGE_FILES = {
 
 
 def chosen(ds, opts):
-    """The data set's recipe with the user's choices in it."""
-    return overridden(ds, crop=opts.crop, batch=opts.batch, iter_size=opts.iter_size,
-                      context_crop=opts.context_crop, context_batch=opts.context_batch,
+    """The data set's recipe with the user's choices in it, batches per GPU."""
+    per_gpu = {}
+    for split in train_batches(ds, opts):
+        per_gpu.update(split.fields())
+    return overridden(ds, crop=opts.crop, context_crop=opts.context_crop,
                       context_padding=opts.context_padding,
                       deploy_size=opts.deploy_size and tuple(opts.deploy_size),
                       context_width=opts.context_width,
-                      train_upsampled=opts.train_upsampled or None)
+                      train_upsampled=opts.train_upsampled or None, **per_gpu)
 
 
 def dataset_files(ds, opts):
@@ -117,7 +120,7 @@ def dataset_files(ds, opts):
                 "%s/%s" % (folder, paths.net_file(s.train, "train")),
                 None if opts.no_test_net else "%s/%s" % (folder, paths.net_file(s.test, "test")),
                 paths.snapshot_prefix(opts.snapshot_root, ds.name, s.name),
-                ds.iter_size if s.accumulate else 1, opts.cpu, opts.test_iter)
+                ds.train_batch(stage)[1], opts.cpu, opts.test_iter)
     return files
 
 

@@ -32,7 +32,7 @@ def image_net(ds, phase, source, with_context):
     label stride 1; otherwise one label per front-end output cell."""
     stage = "joint" if with_context else "frontend"
     net = pb.NetParameter(name="%s_%s_%s" % (ds.name, stage, L.PHASE_NAMES[phase]))
-    batch = ds.batch if phase == L.TRAIN else 1
+    batch = ds.train_batch(stage)[0] if phase == L.TRAIN else 1
     data, label_full = image_label_data(net, source, batch, ds.crop, ds.mean, phase)
     first, score = front_end(net, data, ds.classes, ds.classifier, train=phase == L.TRAIN)
     if with_context:
@@ -58,7 +58,7 @@ def context_net(ds, phase, source):
     """The context module alone, trained from stored front-end scores (at the
     scores' resolution for every data set; see README, Cityscapes)."""
     net = pb.NetParameter(name="%s_context_%s" % (ds.name, L.PHASE_NAMES[phase]))
-    batch = ds.context_batch if phase == L.TRAIN else 1
+    batch = ds.train_batch("context")[0] if phase == L.TRAIN else 1
     data, label = feature_label_data(net, source, batch, ds.context_crop, ds.classes, phase)
     _head(net, context_module(net, data, ds.context()), label, phase)
     return net

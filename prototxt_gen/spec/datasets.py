@@ -42,6 +42,28 @@ class Dataset:
         return ContextModule(self.classes, self.context_layers, self.context_width,
                              self.context_padding, self.context_prefix)
 
+    def train_batch(self, stage):
+        """(batch per forward pass, iter_size) of a stage's train net and solver."""
+        group = next(g for g in TRAIN_BATCHES if stage in g.stages)
+        return getattr(self, group.size), getattr(self, group.passes) if group.passes else 1
+
+
+@dataclass(frozen=True)
+class TrainBatch:
+    """The Dataset fields (and the options of the same names) that size the
+    training of some stages: `size` samples per forward pass on each GPU and
+    `passes` forward passes accumulated per update (iter_size; None: never
+    accumulated).  Their product is the recipe's effective batch on one GPU."""
+    stages: tuple
+    size: str
+    passes: str = None
+
+
+# The front end (COCO schedule included) and the joint net accumulate to the
+# paper's mini-batch; the context stage takes one batch per update.
+TRAIN_BATCHES = (TrainBatch(("frontend", "joint"), "batch", "iter_size"),
+                 TrainBatch(("context",), "context_batch"))
+
 
 DATASETS = {d.name: d for d in (
     Dataset("pascal_voc", labels.VOC, 8, "large", "buffer", (900, 900), 8,
