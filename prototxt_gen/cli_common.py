@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import errno
 import os
+import re
+import stat
 import sys
 
 from .spec import grid, paths
@@ -85,6 +87,31 @@ def tile_size(text):
         raise argparse.ArgumentTypeError("%r: a deploy tile must be larger than %d pixels"
                                          % (text, 2 * grid.MARGIN))
     return sizes * 2 if len(sizes) == 1 else sizes
+
+
+def gpus(text):
+    """--gpu of `caffe train`: N, several as 0,1,... (one solver per GPU) or all,
+    returned as the text caffe's --gpu takes; Caffe itself would abort (or
+    throw from boost) on anything else."""
+    if text == "all":
+        return text
+    numbers = text.split(",")
+    if not all(re.match(r"[0-9]{1,9}\Z", n) for n in numbers):  # int32, as Caffe parses it
+        raise argparse.ArgumentTypeError("%r: give a GPU number N, several as 0,1,... or all"
+                                         % text)
+    devices = [int(n) for n in numbers]
+    if len(set(devices)) < len(devices):
+        raise argparse.ArgumentTypeError("%r names a GPU twice" % text)
+    return ",".join(map(str, devices))
+
+
+def gpu(text):
+    """--gpu of a command that runs one pycaffe net: a single device number."""
+    value = gpus(text)
+    if value == "all" or "," in value:
+        raise argparse.ArgumentTypeError("%r: this command runs one net on one GPU; give one "
+                                         "device number, e.g. --gpu 0" % text)
+    return int(value)
 
 
 # ---- the handler and the file checks ----

@@ -25,7 +25,7 @@ import pytest
 from google.protobuf import text_format
 
 from data_fixtures import CLASSES, TRAIN, VAL, make_fixture
-from helpers import REPO, caffe_env, run_module
+from helpers import REPO, caffe_env, caffe_root, run_module
 from prototxt_gen import layers as L
 from prototxt_gen.schema import pb
 from tools.palettes import write_labels
@@ -43,6 +43,8 @@ INPUT = ('layer { name: "d" type: "Input" top: "d" input_param { shape { dim: 1 
 RECIPE_LISTS = ["--train-images", "images.txt", "--train-labels", "labels.txt",
                 "--val-images", "images.txt", "--val-labels", "labels.txt"]
 DEPLOY_SIZE = 380  # 2 x 186 + 8: one output cell per tile
+PYTHON_LAYER = ('layer { name: "py" type: "Python" bottom: "ip" top: "py" '
+                'python_param { module: "m" layer: "L" } }')
 
 
 # ---- the workspace ---------------------------------------------------------------
@@ -333,7 +335,12 @@ CASES = [
     ("reproduce-voc-without-sbd", "tools.reproduce",
      lambda ws: (["pascal_voc", "--vgg", "w.caffemodel", "--voc", "."], "--sbd")),
     ("reproduce-work-is-a-file", "tools.reproduce", lambda ws: (
-        ["camvid", "--vgg", "w.caffemodel", "--work", "pairs.txt"] + RECIPE_LISTS, "pairs.txt")),
+        ["camvid", "--vgg", "w.caffemodel", "--work", "pairs.txt", "--cpu"] + RECIPE_LISTS,
+        "pairs.txt")),
+    ("reproduce-gpu-garbage", "tools.reproduce", lambda ws: (
+        ["camvid", "--vgg", "w.caffemodel", "--gpu", "0,,1"] + RECIPE_LISTS, "--gpu")),
+    ("reproduce-gpu-solvers-without-gpu", "tools.reproduce", lambda ws: (
+        ["camvid", "--vgg", "w.caffemodel"] + RECIPE_LISTS, "--cpu")),
     ("to-npz-directory", "tools.weights", lambda ws: (["to-npz", "fx", "o.npz"], "fx")),
     ("to-npz-output-folder-missing", "tools.weights",
      lambda ws: (["to-npz", "w.caffemodel", "no/such/o.npz"], "no/such/o.npz")),
@@ -384,6 +391,17 @@ CASES = [
          truncate(ws / "w.caffemodel", 0.7)], "truncated")),
     ("train-diverge-factor-nan", "tools.train", lambda ws: (
         ["solver.prototxt", "--caffe", "fake_caffe", "--diverge-factor", "nan"], "positive")),
+    ("train-gpu-empty-device", "tools.train",
+     lambda ws: (["solver.prototxt", "--caffe", "fake_caffe", "--gpu", "0,,1"], "--gpu")),
+    ("train-gpu-negative", "tools.train",
+     lambda ws: (["solver.prototxt", "--caffe", "fake_caffe", "--gpu", "-1"], "--gpu")),
+    ("train-gpu-not-a-number", "tools.train",
+     lambda ws: (["solver.prototxt", "--caffe", "fake_caffe", "--gpu", "x"], "--gpu")),
+    ("train-gpu-solver-without-gpu", "tools.train", lambda ws: (
+        solver_with(ws, solver_mode=pb.SolverParameter.GPU), "solver_mode is GPU")),
+    ("train-python-layer-on-several-gpus", "tools.train", lambda ws: (
+        put(ws, "net.prototxt", (ws / "net.prototxt").read_text() + PYTHON_LAYER)
+        and ["solver.prototxt", "--caffe", "fake_caffe", "--gpu", "0,1"], "Python layer")),
     # tools.predict (all of these stop before Caffe is loaded)
     ("predict-image-missing", "tools.predict", lambda ws: (
         ["nowhere.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
@@ -417,6 +435,15 @@ CASES = [
     ("predict-net-malformed", "tools.predict", lambda ws: (
         ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
          put(ws, "n.prototxt", "layer {")], "n.prototxt")),
+    ("predict-gpu-all", "tools.predict", lambda ws: (
+        ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
+         "deploy.prototxt", "--gpu", "all"], "one GPU")),
+    ("predict-gpu-several", "tools.predict", lambda ws: (
+        ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
+         "deploy.prototxt", "--gpu", "0,1"], "one GPU")),
+    ("predict-gpu-not-a-number", "tools.predict", lambda ws: (
+        ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
+         "deploy.prototxt", "--gpu", "x"], "--gpu")),
     # tools.features
     ("features-list-not-utf8", "tools.features", lambda ws: (
         ["--list", put(ws, "l.txt", NOT_UTF8), "--dataset", "camvid", "--weights",
@@ -493,6 +520,44 @@ CAFFE_CASES = [
         [put(ws, "p.txt", "spoilt.jpg truth.png\n"), "--dataset", "camvid", "--weights",
          "w.caffemodel", "--net", "deploy.prototxt", "--out", "e"], "corrupt"), corrupt_scan),
 ]
+
+
+def real_caffe():
+    return str(caffe_root() / "build" / "tools" / "caffe")
+
+
+# --gpu on this CPU-only Caffe (pycaffe and `caffe train` alike), or on a GPU
+# that does not exist: Caffe's abort becomes one line, before anything is written.
+GPU_CASES = [
+    ("predict-gpu-0", "tools.predict", lambda ws: (
+        ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
+         "deploy.prototxt", "--out", "p", "--gpu", "0"], "CPU-only")),
+    ("predict-gpu-99", "tools.predict", lambda ws: (
+        ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
+         "deploy.prototxt", "--out", "p", "--gpu", "99"], "--gpu 99")),
+    ("features-gpu-0", "tools.features", lambda ws: (
+        ["photo.jpg", "--dataset", "camvid", "--weights", "w.caffemodel", "--net",
+         "deploy.prototxt", "--out", "f", "--gpu", "0"], "CPU-only")),
+    ("evaluate-gpu-0", "tools.evaluate", lambda ws: (
+        [put(ws, "p.txt", "photo.jpg truth.png\n"), "--dataset", "camvid", "--weights",
+         "w.caffemodel", "--net", "deploy.prototxt", "--out", "e", "--gpu", "0"], "CPU-only")),
+    ("train-gpu-0-cpu-solver", "tools.train", lambda ws: (
+        ["solver.prototxt", "--caffe", real_caffe(), "--gpu", "0"], "CPU-only")),
+    ("train-gpu-0-gpu-solver", "tools.train", lambda ws: (
+        solver_with(ws, solver_mode=pb.SolverParameter.GPU)[:1]
+        + ["--caffe", real_caffe(), "--gpu", "0"], "python -m prototxt_gen --cpu")),
+    ("train-gpu-99", "tools.train", lambda ws: (
+        ["solver.prototxt", "--caffe", real_caffe(), "--gpu", "99"], "--gpu 99")),
+    ("train-gpu-all", "tools.train", lambda ws: (
+        ["solver.prototxt", "--caffe", real_caffe(), "--gpu", "all"], "CPU-only")),
+]
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("case, module, setup", GPU_CASES, ids=[c[0] for c in GPU_CASES])
+def test_gpu_on_a_cpu_only_caffe(ws, case, module, setup):
+    args, word = setup(ws)
+    assert_contract(ws, module, [str(a) for a in args], word, env=caffe_env())
 
 
 @pytest.mark.caffe

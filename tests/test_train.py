@@ -191,18 +191,22 @@ def test_a_truncated_newest_snapshot_falls_back_to_the_previous_one(tmp_path, br
 # ---- commands ---------------------------------------------------------------------
 
 def test_caffe_command_resume_wins_over_weights():
-    assert caffe_args("caffe", "/s.prototxt", ["/a.caffemodel", "/b.caffemodel"], gpu=1) == [
-        "caffe", "train", "--solver=/s.prototxt", "--weights=/a.caffemodel,/b.caffemodel", "--gpu=1"]
+    assert caffe_args("caffe", "/s.prototxt", ["/a.caffemodel", "/b.caffemodel"], gpu="0,1") == [
+        "caffe", "train", "--solver=/s.prototxt", "--weights=/a.caffemodel,/b.caffemodel",
+        "--gpu=0,1"]
     assert caffe_args("caffe", "/s.prototxt", ["/a.caffemodel"], snapshot="/x.solverstate") == [
         "caffe", "train", "--solver=/s.prototxt", "--snapshot=/x.solverstate"]
 
 
-def test_docker_command():
+@pytest.mark.parametrize("gpu", [True, False], ids=["gpu", "cpu"])
+def test_docker_command(gpu):
+    """`--gpus all` only for a GPU run: Docker refuses it where NVIDIA's toolkit is missing."""
     args = docker_args("bvlc/caffe:gpu", ["caffe", "train", "--solver=/w/s.prototxt"], "/w",
-                       ["/w", "/lmdbs"], uid=1000, gid=100)
-    assert args == ["docker", "run", "--rm", "--init", "--gpus", "all", "--user", "1000:100",
-                    "-e", "GLOG_logtostderr=1", "-e", "GLOG_minloglevel=0", "-v", "/w:/w", "-v", "/lmdbs:/lmdbs", "-w", "/w",
-                    "bvlc/caffe:gpu", "caffe", "train", "--solver=/w/s.prototxt"]
+                       ["/w", "/lmdbs"], gpu=gpu, uid=1000, gid=100)
+    assert args == ["docker", "run", "--rm", "--init"] + (["--gpus", "all"] if gpu else []) + [
+        "--user", "1000:100", "-e", "GLOG_logtostderr=1", "-e", "GLOG_minloglevel=0",
+        "-v", "/w:/w", "-v", "/lmdbs:/lmdbs", "-w", "/w",
+        "bvlc/caffe:gpu", "caffe", "train", "--solver=/w/s.prototxt"]
 
 
 def test_mounts_follow_symlinks_and_drop_nested(tmp_path):

@@ -7,6 +7,9 @@ function for tools.tiling.tiled, so tiling, zoom and reports stay shared.
 Runs inside containers too (Python 3.6): the ONNX modules load only for `onnx`.
 """
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 
@@ -17,6 +20,52 @@ BACKENDS = ("caffe", "onnx")
 
 class BackendError(UserError):
     """A net or weights the backend cannot run, or a missing extra: one line."""
+
+
+# What Caffe or CUDA says when a GPU asked for cannot be used (glog FATAL lines,
+# and Docker's when it has no GPU to give), and what that means.
+GPU_FAILURES = (
+    ("Cannot use GPU in CPU-only Caffe", "this Caffe is built CPU-only: use a CUDA build "
+                                         "(docker/README.md)"),
+    ("invalid device ordinal", "there is no such GPU (CUDA: invalid device ordinal): "
+                               "nvidia-smi lists the GPUs, numbered from 0"),
+    ("CUDA driver version is insufficient", "CUDA finds no usable NVIDIA driver (CUDA: driver "
+                                            "version is insufficient): install or update it"),
+    ("no CUDA-capable device is detected", "CUDA sees no GPU here: nvidia-smi should list one"),
+    ("all CUDA-capable devices are busy or unavailable",
+     "the GPU is busy or held by another process (exclusive mode): wait, or pick another"),
+    ("Multi-GPU execution not available", "this Caffe is built without NCCL, so it trains on "
+                                          "one GPU only: pass one device, --gpu N"),
+    ("could not select device driver", "Docker cannot give the container a GPU: install the "
+                                       "NVIDIA Container Toolkit"),
+)
+
+
+def gpu_problem(output, gpu, cpu_fix):
+    """One line for Caffe output that says GPU `gpu` cannot be used, or None."""
+    for said, meaning in GPU_FAILURES:
+        if said in output:
+            return "--gpu %s: %s; or %s" % (gpu, meaning, cpu_fix)
+    return None
+
+
+def try_gpu(argv, gpu, cpu_fix):
+    """Runs `argv`, a child that only sets up GPU `gpu`: Caffe aborts its whole
+    process (exit 134 and a stack trace) on a GPU it cannot use, so the GPU is
+    tried apart before the real work; its failure becomes one line."""
+    env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="2")  # FATAL lines only
+    try:
+        child = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True)  # Python 3.6: no capture_output
+    except OSError as e:
+        raise UserError("cannot run %s: %s" % (argv[0], e.strerror or e))
+    if child.returncode:
+        lines = [line.strip() for line in child.stdout.splitlines() if line.strip()]
+        fatal = [line for line in lines if re.match(r"F\d{4}", line)]  # glog's FATAL
+        raise UserError(gpu_problem(child.stdout, gpu, cpu_fix) or
+                        "--gpu %s: Caffe cannot use it (exit %d: %s); or %s"
+                        % (gpu, child.returncode, (fatal or lines[-1:] or ["no message"])[0],
+                           cpu_fix))
 
 
 def add_argument(parser):
@@ -34,6 +83,11 @@ def open_net(backend, prototxt, weights, gpu=None, checked=None):
     return OnnxNet(prototxt, weights, gpu, checked)
 
 
+# pycaffe sets up GPU argv[1], and nothing else (run by this interpreter, in this
+# environment and folder, it is the pycaffe this process loads).
+PYCAFFE_GPU = "import sys, caffe; caffe.set_device(int(sys.argv[1])); caffe.set_mode_gpu()"
+
+
 class CaffeNet:
     """A pycaffe net in TEST phase whose first input takes one tile."""
 
@@ -47,6 +101,8 @@ class CaffeNet:
         if gpu is None:
             caffe.set_mode_cpu()
         else:
+            try_gpu([sys.executable, "-c", PYCAFFE_GPU, str(gpu)], gpu,
+                    "leave out --gpu to run on the CPU")
             caffe.set_device(gpu)
             caffe.set_mode_gpu()
         self.net = caffe.Net(str(prototxt), caffe.TEST, weights=str(weights))

@@ -40,7 +40,7 @@ def parse_args(argv):
     p.add_argument("--net", metavar="DEPLOY.prototxt",
                    help="front-end deploy net (default: caffe_models/<data set>/frontend_deploy.prototxt)")
     p.add_argument("--out", required=True, metavar="DIR", help="where <image name>.npy goes")
-    p.add_argument("--gpu", type=int, metavar="N", help="GPU to run on (default: CPU)")
+    p.add_argument("--gpu", type=cli_common.gpu, metavar="N", help="GPU to run on (default: CPU)")
     backend.add_argument(p)
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="store NaN or infinite scores instead of stopping at them")

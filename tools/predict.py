@@ -31,7 +31,7 @@ def parse_args(argv):
                    help="deploy net (default: caffe_models/<data set>/dilationN_<data set>_deploy.prototxt)")
     p.add_argument("--out", default="predictions", metavar="DIR",
                    help="where <image name>.png goes (default: %(default)s)")
-    p.add_argument("--gpu", type=int, metavar="N", help="GPU to run on (default: CPU)")
+    p.add_argument("--gpu", type=cli_common.gpu, metavar="N", help="GPU to run on (default: CPU)")
     backend.add_argument(p)
     crf.add_arguments(p)
     return p.parse_args(argv)

@@ -52,7 +52,8 @@ def parse_args(argv):
     p.add_argument("--weights", metavar="W.caffemodel", help="predict with this model")
     p.add_argument("--net", metavar="DEPLOY.prototxt",
                    help="deploy net for --weights (default: the data set's dilationN deploy net)")
-    p.add_argument("--gpu", type=int, metavar="N", help="GPU for --weights (default: CPU)")
+    p.add_argument("--gpu", type=cli_common.gpu, metavar="N",
+                   help="GPU for --weights (default: CPU)")
     backend.add_argument(p)
     p.add_argument("--name", default="ours", help="row label of this result (default: %(default)s)")
     p.add_argument("--compare", action="store_true",

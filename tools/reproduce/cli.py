@@ -74,7 +74,8 @@ def parse_args(argv):
                         "front end); default: the released model's (VOC large, others basic)")
     p.add_argument("--joint", action="store_true",
                    help="also train front end + context jointly and evaluate that")
-    p.add_argument("--gpu", type=int, metavar="N", help="GPU for training, features, evaluation")
+    p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...|all",
+                   help="GPU(s) for training; features and evaluation use the first")
     p.add_argument("--docker", metavar="IMAGE", help="run `caffe train` in this image (tools.train)")
     p.add_argument("--dry-run", action="store_true",
                    help="print every stage's commands (and whether it would run) without running")
@@ -112,6 +113,9 @@ def parse_args(argv):
             if not os.path.exists(path):
                 p.error("%s does not exist (--%s)" % (path, name.replace("_", "-")))
             setattr(args, name, os.path.abspath(path))
+    if args.gpu is None and not args.cpu:  # else tools.train refuses them, hours in
+        p.error("the generated solvers would train on the GPU (solver_mode: GPU): pass --gpu N, "
+                "or --cpu to generate them for the CPU")
     args.work = os.path.abspath(args.work or os.path.join("runs", args.dataset))
     return args
 

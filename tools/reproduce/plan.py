@@ -71,6 +71,11 @@ class Recipe:
         self.args, self.ds = args, args.dataset
         self.facts = facts  # where models/ is read from (a scratch copy in a dry run)
 
+    def one_gpu(self):
+        """--gpu for features and evaluation, which run one net: the first device."""
+        gpus = self.args.gpu
+        return [] if gpus is None else ["--gpu", "0" if gpus == "all" else gpus.split(",")[0]]
+
     def lmdb(self, split):
         """The LMDB of a split, as the generated nets read it (--lmdb-root data)."""
         return paths.lmdb(paths.LMDB_ROOT, self.ds, split)
@@ -167,7 +172,7 @@ class Recipe:
         prefix, final = self.final(solver)
         argv = ["tools.train", solver, "--weights", init]
         if self.args.gpu is not None:
-            argv += ["--gpu", str(self.args.gpu)]
+            argv += ["--gpu", self.args.gpu]
         if self.args.docker:
             argv += ["--docker", self.args.docker]
         nets = [solver.replace("_solver.", "_train."), solver.replace("_solver.", "_test.")]
@@ -192,8 +197,7 @@ class Recipe:
         front, net = self.frontend_weights(), self.model("front", paths.net_file("frontend", "deploy"))
         steps = [["tools.features", "--dataset", self.ds, "--weights", front, "--net", net,
                   "--list", "lists/%s_images.txt" % split, "--out", "features/" + split]
-                 + (["--gpu", str(self.args.gpu)] if self.args.gpu is not None else [])
-                 for split in ("train", "val")]
+                 + self.one_gpu() for split in ("train", "val")]
         return Stage("features", steps, [front, net, "lists/train_images.txt", "lists/val_images.txt"],
                      ["lists/train_features.txt", "lists/val_features.txt", "features/train", "features/val"])
 
@@ -234,8 +238,7 @@ class Recipe:
         out = "evaluation/" + name.split("_", 1)[1]
         argv = ["tools.evaluate", "lists/val_pairs.txt", "--dataset", self.ds, "--weights", weights,
                 "--net", net, "--name", label, "--out", out]
-        if self.args.gpu is not None:
-            argv += ["--gpu", str(self.args.gpu)]
+        argv += self.one_gpu()
         if self.ds == "pascal_voc":
             argv.append("--compare")
         return Stage(name, [argv], (inputs or [weights]) + [net, "lists/val_pairs.txt"],

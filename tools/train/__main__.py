@@ -7,10 +7,11 @@ import sys
 from prototxt_gen import cli_common
 from prototxt_gen.cli_common import Parser, UserError
 
+from tools.backend import try_gpu
 from tools.weights.caffemodel import Caffemodel
 
 from .command import local_caffe
-from .runner import DONE, Divergence, Launch, Run, say
+from .runner import DONE, Divergence, Launch, Run, cpu_fix, say
 from .solver import Solver
 
 DESCRIPTION = """\
@@ -46,7 +47,9 @@ def parse_args(argv):
     p.add_argument("solvers", nargs="+", metavar="SOLVER")
     p.add_argument("--weights", action="append", default=[], metavar="W.caffemodel",
                    help="initial weights of the first solver (repeatable), unless it resumes")
-    p.add_argument("--gpu", type=int, metavar="N", help="GPU to train on (caffe --gpu)")
+    p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...|all",
+                   help="GPU(s) to train on, as caffe's --gpu (several: the batch is multiplied); "
+                        "default: the CPU, for solvers with solver_mode: CPU")
     p.add_argument("--docker", metavar="IMAGE",
                    help="run `caffe train` in this image (e.g. bvlc/caffe:gpu); see docker/README.md")
     p.add_argument("--mount", action="append", default=[], metavar="DIR",
@@ -67,6 +70,23 @@ def missing_context(solver, models):
     """Context layers of the solver's training net that no --weights model holds."""
     held = set().union(*(model.layers for model in models))
     return [name for name in solver.context_layers() if name not in held]
+
+
+def check_devices(solver, gpus):
+    """What Caffe would do with the solver's mode and --gpu that a user would not
+    expect: use the solver's GPU unasked (or abort, CPU-only), or abort on a
+    Python layer in multi-GPU training."""
+    name = os.path.relpath(solver.path)
+    if gpus is None and solver.gpu_mode():
+        raise UserError("%s: solver_mode is GPU but no --gpu was given: pass --gpu N, or "
+                        "regenerate the solvers for the CPU with python -m prototxt_gen --cpu"
+                        % name)
+    several = gpus is not None and (gpus == "all" or "," in gpus)
+    python = solver.python_layers() if several else []
+    if python:
+        raise UserError("%s: --gpu %s may train on several GPUs, and Caffe's multi-GPU training "
+                        "cannot run the Python layer(s) %s of its training net: pass one "
+                        "device, --gpu N" % (name, gpus, ", ".join(python)))
 
 
 def executable(path):
@@ -92,6 +112,7 @@ def run(args):
             raise UserError("%s names %s, which does not exist (paths are relative to %s)"
                             % (os.path.relpath(solver.path), path, solver.cwd))
         solver.nets()  # a malformed net is an error now, not an abort inside Caffe
+        check_devices(solver, args.gpu)
     first = solvers[0]
     if not args.allow_missing_init and not first.finished() and first.latest() is None:
         missing = missing_context(first, models)
@@ -103,6 +124,8 @@ def run(args):
                                "no --weights", ", ".join(missing)))
     if caffe and not args.docker:
         caffe = executable(caffe)
+        if args.gpu is not None:  # Caffe's abort on a GPU it cannot use, as one line now
+            try_gpu([caffe, "device_query", "--gpu=%s" % args.gpu], args.gpu, cpu_fix(solvers))
     launch = Launch(caffe=caffe, image=args.docker, gpu=args.gpu, extra_mounts=tuple(args.mount))
     weights = [os.path.abspath(w) for w in args.weights]
     for solver in solvers:

@@ -9,7 +9,8 @@ import shutil
 
 
 def caffe_args(caffe, solver, weights=(), snapshot=None, gpu=None):
-    """Caffe refuses --weights together with --snapshot; a resume wins."""
+    """Caffe refuses --weights together with --snapshot; a resume wins.  `gpu`
+    is caffe's --gpu text: N, 0,1,... or all."""
     args = [caffe, "train", "--solver=%s" % solver]
     if snapshot:
         args.append("--snapshot=%s" % snapshot)
@@ -48,13 +49,15 @@ def mounts(cwd, paths):
     return sorted(kept)
 
 
-def docker_args(image, command, cwd, volumes, uid=None, gid=None):
-    """`docker run` that runs `command` in `cwd` as the calling user on all GPUs.
-    `--init` lets Ctrl-C reach Caffe (which snapshots and stops)."""
+def docker_args(image, command, cwd, volumes, gpu=False, uid=None, gid=None):
+    """`docker run` that runs `command` in `cwd` as the calling user, on all GPUs
+    only when `gpu` (Docker refuses `--gpus` on a machine without NVIDIA's
+    container toolkit, so a CPU run must not ask).  `--init` lets Ctrl-C reach
+    Caffe (which snapshots and stops)."""
     uid = os.getuid() if uid is None else uid
     gid = os.getgid() if gid is None else gid
-    args = ["docker", "run", "--rm", "--init", "--gpus", "all", "--user", "%d:%d" % (uid, gid),
-            "-e", "GLOG_logtostderr=1", "-e", "GLOG_minloglevel=0"]
+    args = (["docker", "run", "--rm", "--init"] + (["--gpus", "all"] if gpu else [])
+            + ["--user", "%d:%d" % (uid, gid), "-e", "GLOG_logtostderr=1", "-e", "GLOG_minloglevel=0"])
     for folder in volumes:
         args += ["-v", "%s:%s" % (folder, folder)]
     return args + ["-w", os.path.abspath(cwd), image] + list(command)

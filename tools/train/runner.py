@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from prototxt_gen.cli_common import UserError
+from tools.backend import gpu_problem
 
 from . import caffe_log
 from .command import caffe_args, docker_args, mounts
@@ -48,8 +49,16 @@ class Launch:
     """How Caffe is started: a local binary, or `caffe` inside a Docker image."""
     caffe: str = "caffe"
     image: str = None
-    gpu: int = None
+    gpu: str = None  # caffe's --gpu: N, 0,1,... or all; None: the CPU
     extra_mounts: tuple = ()
+
+
+def cpu_fix(solvers):
+    """How to train without a GPU: solvers in GPU mode must be regenerated too."""
+    if any(solver.gpu_mode() for solver in solvers):
+        return ("leave out --gpu and regenerate the solvers for the CPU with "
+                "python -m prototxt_gen --cpu")
+    return "leave out --gpu to train on the CPU"
 
 
 def say(message):
@@ -63,7 +72,8 @@ def command(solver, launch, weights, snapshot):
         return inner
     paths = ([solver.path, os.path.dirname(solver.prefix)] + solver.net_paths()
              + solver.lmdb_sources() + list(weights) + list(launch.extra_mounts))
-    return docker_args(launch.image, inner, solver.cwd, mounts(solver.cwd, paths))
+    return docker_args(launch.image, inner, solver.cwd, mounts(solver.cwd, paths),
+                       gpu=launch.gpu is not None)
 
 
 def set_aside(snapshots, after):
@@ -184,6 +194,12 @@ class Run:
             say("interrupted%s; rerun the same command to resume" % (
                 "; newest snapshot: iteration %d" % latest.iteration if latest else ""))
             return INTERRUPTED
+        if code != 0 and self.launch.gpu is not None:
+            # In Docker the GPU cannot be tried before: Caffe's (or Docker's) words say it.
+            problem = gpu_problem("\n".join(self.errors + list(self.tail)), self.launch.gpu,
+                                  cpu_fix([self.solver]))
+            if problem:
+                raise UserError("%s (full log: %s)" % (problem, self.log_path))
         if code != 0:
             say("caffe failed (exit code %d); full log: %s; it says:\n  %s" % (
                 code, self.log_path, "\n  ".join(self.errors[-3:] or self.tail)))

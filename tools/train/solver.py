@@ -40,6 +40,15 @@ def intact(path):
         return False
 
 
+def in_training(layer):
+    """Whether Caffe puts `layer` into the TRAIN phase's net, as far as the phase
+    alone decides (include/exclude rules naming levels or stages are taken as met)."""
+    if any(r.HasField("phase") and r.phase == pb.TRAIN for r in layer.exclude):
+        return False
+    return not layer.include or any(not r.HasField("phase") or r.phase == pb.TRAIN
+                                    for r in layer.include)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     iteration: int
@@ -107,6 +116,17 @@ class Solver:
         except ReportError as e:  # a window Caffe would abort on
             raise UserError("%s: %s" % (path, e))
         return None
+
+    def gpu_mode(self):
+        """Caffe trains on the GPU without --gpu only when solver_mode: GPU is
+        written (its device_id then picks the GPU); the field's default is not."""
+        return (self.param.HasField("solver_mode")
+                and self.param.solver_mode == pb.SolverParameter.GPU)
+
+    def python_layers(self):
+        """Python layers of the training net: Caffe's multi-GPU training aborts on them."""
+        return [layer.name for layer in self._nets[self.train_path()].layer
+                if layer.type == "Python" and in_training(layer)]
 
     def context_layers(self):
         """Learned context convolutions of the training net (ctx_* / ct_*; not the
