@@ -28,13 +28,17 @@ def small_models(tmp_path_factory):
     return work / "models"
 
 
+TIERS = {"caffe": "real-Caffe tier", "docker": "real-Docker tier"}
+
+
 def pytest_terminal_summary(terminalreporter):
-    """States in the log how many tests real Caffe judged, so a CI run that
-    skipped the Caffe tier cannot pass unnoticed."""
-    counts = {}
-    for outcome in ("passed", "failed", "error", "skipped"):
-        for report in terminalreporter.stats.get(outcome, []):
-            if "caffe" in getattr(report, "keywords", {}):
-                counts[outcome] = counts.get(outcome, 0) + 1
-    terminalreporter.write_line("real-Caffe tier: %s" % (", ".join(
-        "%d %s" % (n, outcome) for outcome, n in counts.items()) or "no tests run"))
+    """States in the log how many tests real Caffe and a real Docker Engine
+    judged, so a CI run that skipped either tier cannot pass unnoticed."""
+    for marker, title in TIERS.items():
+        counts = {}
+        for outcome in ("passed", "failed", "error", "skipped"):
+            for report in terminalreporter.stats.get(outcome, []):
+                if marker in getattr(report, "keywords", {}):
+                    counts[outcome] = counts.get(outcome, 0) + 1
+        terminalreporter.write_line("%s: %s" % (title, ", ".join(
+            "%d %s" % (n, outcome) for outcome, n in counts.items()) or "no tests run"))

@@ -3,9 +3,8 @@ user runs it: ONE `python -m tools.reproduce` command (data -> VGG-16 surgery
 -> front end -> stored scores -> context module from identity init -> joint
 -> evaluation), then prediction with the released-name deploy net.
 
-Schedules are shortened (a few iterations) and deploy tiles are small (420
-pixels: 6 x 6 output cells, one tile per fixture image) so that it takes
-minutes; every other file is what `python -m prototxt_gen` generates.
+The run is reproduce_fixtures.synthetic_voc: shortened schedules and small
+deploy tiles, every other file as `python -m prototxt_gen` generates it.
 """
 import csv
 import math
@@ -15,16 +14,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_fixtures import TRAIN, VAL, make_fixture
+from data_fixtures import TRAIN, VAL
 from helpers import caffe_env, run_module
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.paths import released_deploy
-from weights_fixtures import FULL, trainable_values, write_vgg_v1
+from reproduce_fixtures import CELLS, statuses, synthetic_voc
 
 pytestmark = pytest.mark.caffe
 
 VOC = DATASETS["pascal_voc"]
-CELLS = 6  # per 420-pixel deploy tile
 
 
 def run(work, module, *args):
@@ -39,21 +37,8 @@ def losses(csv_path):
         return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
-def statuses(summary):
-    """{stage: status} from the summary table tools.reproduce prints last."""
-    table = summary.split("\nsummary")[1].split("\n\n")[0]
-    return dict(line.split()[:2] for line in table.splitlines()[2:])
-
-
 def test_reproduce_runs_the_paper_workflow(tmp_path):
-    fx = make_fixture(tmp_path / "raw")
-    work = tmp_path / "run"
-    vgg = write_vgg_v1(tmp_path / "VGG_ILSVRC_16_layers.caffemodel", FULL, trainable_values)
-    command = ["pascal_voc", "--work", work, "--vgg", vgg, "--voc", fx.voc, "--sbd", fx.sbd,
-               "--crop", 388, "--batch", 1, "--iter-size", 1, "--context-crop", CELLS,
-               "--context-batch", 2, "--cpu", "--deploy-size", 420, "--test-iter", 1,
-               "--max-iter", "frontend=3", "--max-iter", "context=60", "--max-iter", "joint=2",
-               "--joint"]
+    fx, work, command = synthetic_voc(tmp_path)
     start = time.time()
     out = run(tmp_path, "tools.reproduce", *command)
     print("\ntools.reproduce pascal_voc (synthetic, CPU): %.0f s wall%s"

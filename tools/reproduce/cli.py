@@ -76,7 +76,10 @@ def parse_args(argv):
                    help="also train front end + context jointly and evaluate that")
     p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...|all",
                    help="GPU(s) for training; features and evaluation use the first")
-    p.add_argument("--docker", metavar="IMAGE", help="run `caffe train` in this image (tools.train)")
+    p.add_argument("--docker", metavar="IMAGE",
+                   help="run every Caffe step in this image: training (tools.train --docker), "
+                        "stored scores and evaluation (docker/run.sh); e.g. dilation-caffe:cpu, "
+                        "see docker/README.md")
     p.add_argument("--dry-run", action="store_true",
                    help="print every stage's commands (and whether it would run) without running")
     gen = p.add_argument_group("passed to python -m prototxt_gen (see its --help)")
@@ -145,6 +148,27 @@ def env():
     return e
 
 
+# Tools that need pycaffe: with --docker they run inside the image too, so the
+# host needs no Caffe of its own.
+IN_IMAGE = ("tools.features", "tools.evaluate")
+
+
+def command(argv, recipe):
+    """The process that runs one step: `python -m TOOL`, or docker/run.sh for a
+    tool that runs inside the image, with the data set's folders mounted."""
+    image = recipe and recipe.args.docker
+    if not (image and argv[0] in IN_IMAGE):
+        return [sys.executable, "-m"] + argv, env()
+    script = os.path.join(REPO, "docker", "run.sh")
+    if not os.path.isfile(script):
+        raise cli_common.UserError("--docker runs %s through %s, which this installation lacks: "
+                                   "run tools.reproduce from a checkout of the repository"
+                                   % (argv[0], script))
+    mounts = os.pathsep.join(recipe.sample_dirs())
+    return ["bash", script, image, argv[0].split(".", 1)[1]] + argv[1:], dict(env(),
+                                                                             DOCKER_MOUNTS=mounts)
+
+
 class Failed(Exception):
     def __init__(self, stage, step, code):
         super().__init__("stage %s failed: `%s` exited with %d; fix the cause and rerun the same "
@@ -152,7 +176,7 @@ class Failed(Exception):
         self.code = code
 
 
-def run_stage(stage, work, dry_run):
+def run_stage(stage, work, dry_run, recipe=None):
     """-> "skipped", "ran" or, in a dry run, "would run"."""
     key = stamps.key([shown(s) for s in stage.steps], [os.path.join(work, p) for p in stage.inputs])
     path = os.path.join(work, "stamps", stage.name + ".json")
@@ -179,7 +203,8 @@ def run_stage(stage, work, dry_run):
             continue
         argv = list(step) + (list(stage.force) if changed and step[0] == "tools.data" else [])
         print("  $ " + shown(argv), flush=True)
-        code = subprocess.call([sys.executable, "-m"] + argv, cwd=work, env=env())
+        process, environment = command(argv, recipe)
+        code = subprocess.call(process, cwd=work, env=environment)
         if code:
             raise Failed(stage.name, argv, code)
     stamps.write(path, {"key": key, "done": True})
@@ -236,7 +261,7 @@ def run(args):
             begin = time.time()
             stage = recipe.stage(name)
             print("[%d/%d] %s" % (i, len(names), name), flush=True)
-            status = run_stage(stage, args.work, args.dry_run)
+            status = run_stage(stage, args.work, args.dry_run, recipe)
             summary.append((name, status, "%.0f" % (time.time() - begin), stage.result or ""))
             if status == "skipped":
                 print("  skipped: complete, inputs unchanged", flush=True)

@@ -76,6 +76,13 @@ class Recipe:
         gpus = self.args.gpu
         return [] if gpus is None else ["--gpu", "0" if gpus == "all" else gpus.split(",")[0]]
 
+    def sample_dirs(self):
+        """The folders of every image and label the LMDBs were built from, which
+        a tool running in a container must see."""
+        return sorted({os.path.dirname(os.path.join(self.args.work, path)) for split in ("train", "val")
+                       for pair in manifest_samples(os.path.join(self.args.work, self.lmdb(split)))
+                       for path in pair})
+
     def lmdb(self, split):
         """The LMDB of a split, as the generated nets read it (--lmdb-root data)."""
         return paths.lmdb(paths.LMDB_ROOT, self.ds, split)

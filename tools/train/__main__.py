@@ -10,7 +10,7 @@ from prototxt_gen.cli_common import Parser, UserError
 from tools.backend import try_gpu
 from tools.weights.caffemodel import Caffemodel
 
-from .command import local_caffe
+from .command import image_problem, local_caffe
 from .runner import DONE, Divergence, Launch, Run, cpu_fix, say
 from .solver import Solver
 
@@ -122,6 +122,10 @@ def run(args):
                             "`tools.weights merge` for a joint net), or pass --allow-missing-init"
                             % (os.path.relpath(first.path), " + ".join(args.weights) or
                                "no --weights", ", ".join(missing)))
+    if args.docker:
+        problem = image_problem(args.docker)
+        if problem:
+            raise UserError("--docker %s: %s" % (args.docker, problem))
     if caffe and not args.docker:
         caffe = executable(caffe)
         if args.gpu is not None:  # Caffe's abort on a GPU it cannot use, as one line now

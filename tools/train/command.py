@@ -6,6 +6,11 @@ inside the container; LMDBs behind symlinks are mounted at their real path.
 """
 import os
 import shutil
+import subprocess
+
+# This project's images (docker/README.md) and how to build each.
+OUR_IMAGES = {"dilation-caffe:cpu": "docker/build.sh cpu",
+              "dilation-caffe:cuda11.8": "docker/build.sh cuda"}
 
 
 def caffe_args(caffe, solver, weights=(), snapshot=None, gpu=None):
@@ -61,3 +66,20 @@ def docker_args(image, command, cwd, volumes, gpu=False, uid=None, gid=None):
     for folder in volumes:
         args += ["-v", "%s:%s" % (folder, folder)]
     return args + ["-w", os.path.abspath(cwd), image] + list(command)
+
+
+def image_problem(image):
+    """Why `image` cannot run yet, or None: no Docker, no daemon, or one of our
+    images not built (a public one is pulled by `docker run` itself)."""
+    try:
+        info = subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return "no docker command: install Docker (on Debian: apt-get install docker.io)"
+    if info.returncode:
+        return ("no Docker Engine answers: start it (dockerd, or systemctl start docker), or add "
+                "yourself to the docker group")
+    if image in OUR_IMAGES and subprocess.run(["docker", "image", "inspect", image],
+                                              stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL).returncode:
+        return "image %s is not built yet: run %s (once)" % (image, OUR_IMAGES[image])
+    return None
