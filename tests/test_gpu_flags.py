@@ -77,22 +77,42 @@ def test_every_command_refuses_gpu_garbage_in_one_line(module, text):
 
 # ---- tools.reproduce ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("gpus, one", [("1,0", "1"), ("all", "0")])
-def test_reproduce_trains_on_every_gpu_and_runs_one_net_on_the_first(tmp_path, gpus, one):
+def reproduce_camvid(tmp_path, *args):
     for name in ("images", "labels"):
         (tmp_path / (name + ".txt")).write_text("a.png\n")
     (tmp_path / "vgg.caffemodel").write_bytes(b"")
     lists = [a for split in ("train", "val") for a in (
         "--%s-images" % split, tmp_path / "images.txt", "--%s-labels" % split, tmp_path / "labels.txt")]
-    out = run_module("tools.reproduce", "camvid", "--work", tmp_path / "work", "--vgg",
-                     tmp_path / "vgg.caffemodel", *lists, "--gpu", gpus, "--dry-run")
+    return run_module("tools.reproduce", "camvid", "--work", tmp_path / "work", "--vgg",
+                      tmp_path / "vgg.caffemodel", *lists, *args)
+
+
+@pytest.mark.parametrize("gpus, one, count", [("1,0", "1", "2"), ("3", "3", None)])
+def test_reproduce_trains_on_every_gpu_and_runs_one_net_on_the_first(tmp_path, gpus, one, count):
+    """Solvers are written for as many GPUs as training gets (the paper's batch)."""
+    out = reproduce_camvid(tmp_path, "--gpu", gpus, "--dry-run")
     assert out.returncode == 0, out.stderr
     steps = [line.split() for line in out.stdout.splitlines() if line.startswith("  python -m")]
     for step in steps:
         if step[2] in ("tools.train", "tools.features", "tools.evaluate"):
             assert step[step.index("--gpu") + 1] == (gpus if step[2] == "tools.train" else one)
+        if step[2] == "prototxt_gen":
+            assert (step[step.index("--gpus") + 1] if "--gpus" in step else None) == count
     assert {s[2] for s in steps if "--gpu" in s} == {"tools.train", "tools.features",
                                                       "tools.evaluate"}
+
+
+def test_reproduce_wants_the_devices_named(tmp_path):
+    out = reproduce_camvid(tmp_path, "--gpu", "all", "--dry-run")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "--gpu all: name the devices (e.g. --gpu 0,1,2,3)" in out.stderr
+
+
+def test_several_gpus_say_the_effective_batch(workspace):
+    caffe = stand_in(workspace, "caffe", "exit 0\n")
+    out = run_module("tools.train", solver_copy(workspace, "x", max_iter=10), "--caffe", caffe,
+                     "--gpu", "0,1", "--allow-missing-init", cwd=workspace)
+    assert "x_solver.prototxt: effective batch on 2 GPUs = 2 per GPU x 2 x iter_size 1" in out.stderr
 
 
 # ---- tools.train before Caffe starts ------------------------------------------------------

@@ -74,8 +74,9 @@ def parse_args(argv):
                         "front end); default: the released model's (VOC large, others basic)")
     p.add_argument("--joint", action="store_true",
                    help="also train front end + context jointly and evaluate that")
-    p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...|all",
-                   help="GPU(s) for training; features and evaluation use the first")
+    p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...",
+                   help="GPU(s) for training, with solvers written for that many GPUs "
+                        "(prototxt_gen --gpus); features and evaluation use the first")
     p.add_argument("--docker", metavar="IMAGE",
                    help="run every Caffe step in this image: training (tools.train --docker), "
                         "stored scores and evaluation (docker/run.sh); e.g. dilation-caffe:cpu, "
@@ -116,6 +117,9 @@ def parse_args(argv):
             if not os.path.exists(path):
                 p.error("%s does not exist (--%s)" % (path, name.replace("_", "-")))
             setattr(args, name, os.path.abspath(path))
+    if args.gpu == "all":
+        p.error("--gpu all: name the devices (e.g. --gpu 0,1,2,3), so that the solvers keep the "
+                "paper's effective batch on that many GPUs (prototxt_gen --gpus)")
     if args.gpu is None and not args.cpu:  # else tools.train refuses them, hours in
         p.error("the generated solvers would train on the GPU (solver_mode: GPU): pass --gpu N, "
                 "or --cpu to generate them for the CPU")

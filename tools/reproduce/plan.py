@@ -74,7 +74,7 @@ class Recipe:
     def one_gpu(self):
         """--gpu for features and evaluation, which run one net: the first device."""
         gpus = self.args.gpu
-        return [] if gpus is None else ["--gpu", "0" if gpus == "all" else gpus.split(",")[0]]
+        return [] if gpus is None else ["--gpu", gpus.split(",")[0]]
 
     def sample_dirs(self):
         """The folders of every image and label the LMDBs were built from, which
@@ -122,6 +122,8 @@ class Recipe:
             if value is not None:
                 argv += ["--" + key.replace("_", "-"), str(value)]
         argv += ["--" + key.replace("_", "-") for key in GENERATOR_FLAGS if getattr(a, key)]
+        if a.gpu and "," in a.gpu:  # solvers that keep the paper's batch on that many GPUs
+            argv += ["--gpus", str(len(a.gpu.split(",")))]
         for stage, count in a.max_iter:
             argv += ["--max-iter", "%s=%d" % (stage, count)]
         return argv + list(extra)

@@ -87,6 +87,11 @@ def check_devices(solver, gpus):
         raise UserError("%s: --gpu %s may train on several GPUs, and Caffe's multi-GPU training "
                         "cannot run the Python layer(s) %s of its training net: pass one "
                         "device, --gpu N" % (name, gpus, ", ".join(python)))
+    if several and solver.batch():  # each GPU runs the whole batch: never a silent change
+        count = "N" if gpus == "all" else len(gpus.split(","))
+        say("%s: effective batch on %s GPUs = %d per GPU x %s x iter_size %d; solvers from "
+            "python -m prototxt_gen --gpus %s keep the paper's" % (
+                name, count, solver.batch(), count, solver.param.iter_size, count))
 
 
 def executable(path):

@@ -123,6 +123,12 @@ class Solver:
         return (self.param.HasField("solver_mode")
                 and self.param.solver_mode == pb.SolverParameter.GPU)
 
+    def batch(self):
+        """Samples per forward pass of the training net's Data layers (None: none)."""
+        sizes = [layer.data_param.batch_size for layer in self._nets[self.train_path()].layer
+                 if layer.type == "Data" and in_training(layer)]
+        return sum(sizes) or None
+
     def python_layers(self):
         """Python layers of the training net: Caffe's multi-GPU training aborts on them."""
         return [layer.name for layer in self._nets[self.train_path()].layer
