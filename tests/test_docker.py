@@ -281,7 +281,7 @@ def test_caffe_selects_the_ampere_hopper_archs_from_the_dockerfile_args(tmp_path
 
 # ---- Python 3.6 inside NVIDIA's image ---------------------------------------------------
 
-IN_CONTAINER = ["tools/__init__.py", "tools/tiling.py", "tools/palettes.py", "tools/predict.py",
+IN_CONTAINER = ["tools/__init__.py", "tools/crfrnn", "tools/tiling.py", "tools/palettes.py", "tools/predict.py",
                 "tools/inference.py",
                 "tools/backend.py", "tools/crf.py", "tools/images.py",
                 "tools/features.py", "tools/evaluate", "prototxt_gen/__init__.py",
