@@ -23,7 +23,10 @@ USAGE, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
 # OS errors a user's paths or disk cause
 USER_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EISDIR,
                errno.ENOTDIR, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO,
-               errno.ENAMETOOLONG, errno.ELOOP}
+               errno.ENAMETOOLONG, errno.ELOOP, errno.EFBIG}
+# A write that fails for want of room (or on a failing device) raises from
+# write() or close(), which name no file: the output being written is named.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
 
 
 class UserError(Exception):
@@ -78,7 +81,8 @@ def stage_iterations(text):
 
 
 def tile_size(text):
-    """N or HxW (deploy tile in pixels; each side > 372)."""
+    """N or HxW (deploy tile in pixels; each side > 372 and a whole number of
+    output cells, so that the tiles abut: tools/tiling.py)."""
     sides = text.lower().split("x")
     if len(sides) > 2:
         raise argparse.ArgumentTypeError("%r: give N or HxW" % text)
@@ -86,6 +90,9 @@ def tile_size(text):
     if min(sizes) <= 2 * grid.MARGIN:
         raise argparse.ArgumentTypeError("%r: a deploy tile must be larger than %d pixels"
                                          % (text, 2 * grid.MARGIN))
+    problems = [grid.crop_problem(side, "tile") for side in sizes]
+    if any(problems):
+        raise argparse.ArgumentTypeError("%r: %s" % (text, next(filter(None, problems))))
     return sizes * 2 if len(sizes) == 1 else sizes
 
 
@@ -145,15 +152,20 @@ def main(prog, body, *args):
 
 
 def read_text(path, what="list"):
-    """A UTF-8 text file (a list, a pairs file) whole."""
+    """A UTF-8 text file (a list, a pairs file) whole.  A byte-order mark (some
+    editors write one) is dropped; a NUL byte, which no path holds, is refused."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
     except OSError as e:
         raise UserError("cannot read %s %s: %s" % (what, path, e.strerror or e))
     except UnicodeDecodeError as e:
         raise UserError("%s %s is not UTF-8 text (byte 0x%02x at offset %d): a %s holds one "
                         "path per line" % (what, path, e.object[e.start], e.start, what))
+    if "\0" in text:
+        raise UserError("%s %s holds a NUL character (line %d): a %s is text, one path per line"
+                        % (what, path, text.count("\n", 0, text.index("\0")) + 1, what))
+    return text
 
 
 def read_lines(path, what="list"):
@@ -161,11 +173,49 @@ def read_lines(path, what="list"):
     return [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
 
 
+def listed(entry, list_path):
+    """A path named in a list file: a relative one is read from the list's own
+    folder, so a list names the same files whatever directory it is used from."""
+    return os.path.join(os.path.dirname(os.path.abspath(list_path)), entry)
+
+
+def read_paths(path, what="list"):
+    """The paths a list names, one per non-blank line (see `listed`)."""
+    return [listed(line, path) for line in read_lines(path, what)]
+
+
+def shown(path):
+    """A path as a message prints it: characters that show as nothing (a stray
+    byte-order mark, a zero-width space, a control character) are escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(path))
+
+
+FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_problem(path):
+    """Why `path` is not an input file a command can read, or None: a FIFO or a
+    device (e.g. /dev/null) exists but would block, or read as empty."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "does not exist"
+        return "cannot be read (%s)" % (e.strerror or e)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    kind = next((name for test, name in FILE_KINDS if test(mode)), "a special file")
+    return "is %s, not a regular file" % kind
+
+
 def require_files(files):
     for path in files:
-        if not os.path.isfile(path):
-            raise UserError("%s %s" % (path, "is a directory, not a file" if os.path.isdir(path)
-                                       else "does not exist"))
+        problem = file_problem(path)
+        if problem:
+            raise UserError("%s %s" % (shown(path), problem))
 
 
 def same_file(a, b):
@@ -214,9 +264,10 @@ def atomic_output(path, inputs=()):
         yield tmp
         os.replace(tmp, target)
     except OSError as e:
-        if e.filename not in (tmp, target):
+        if e.filename not in (tmp, target) and not (e.filename is None
+                                                    and e.errno in DISK_ERRNOS):
             raise
-        raise UserError("cannot write %s: %s" % (path, e.strerror))
+        raise UserError("cannot write %s: %s" % (path, e.strerror or e))
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)

@@ -8,7 +8,6 @@ of a small workspace and returns the command's arguments and a word the
 message must contain.  Cases that can only go wrong after a net is loaded run
 real Caffe and carry the `caffe` marker.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -26,46 +25,23 @@ from google.protobuf import text_format
 
 from data_fixtures import CLASSES, TRAIN, VAL, make_fixture
 from helpers import REPO, caffe_env, caffe_root, run_module
-from prototxt_gen import layers as L
+from geometry_fixtures import tiny_deploy, tiny_weights
+from hostile_fixtures import assert_contract, copied
 from prototxt_gen.schema import pb
 from tools.palettes import write_labels
 from tools.weights.caffemodel import Layer, write as write_caffemodel
 from weights_fixtures import small_net, write_net
 
-PROGS = {"prototxt_gen": "python -m prototxt_gen", "tools.data": "python -m tools.data",
-         "tools.weights": "python -m tools.weights", "tools.train": "python -m tools.train",
-         "tools.predict": "python -m tools.predict", "tools.features": "python -m tools.features",
-         "tools.evaluate": "python -m tools.evaluate",
-         "tools.reproduce": "python -m tools.reproduce"}
 NOT_UTF8 = b"\xff\xfe\x00bad \xc3\x28 list\n"
 INPUT = ('layer { name: "d" type: "Input" top: "d" input_param { shape { dim: 1 dim: 3 dim: 8 '
          'dim: 8 } } } ')
 RECIPE_LISTS = ["--train-images", "images.txt", "--train-labels", "labels.txt",
                 "--val-images", "images.txt", "--val-labels", "labels.txt"]
-DEPLOY_SIZE = 380  # 2 x 186 + 8: one output cell per tile
 PYTHON_LAYER = ('layer { name: "py" type: "Python" bottom: "ip" top: "py" '
                 'python_param { module: "m" layer: "L" } }')
 
 
 # ---- the workspace ---------------------------------------------------------------
-
-def tiny_deploy(classes, classifier="final"):
-    """Input -> 1x1 Convolution `classifier` -> Softmax `prob`: a deploy net in
-    the layout the prediction tools read."""
-    net = pb.NetParameter(name="tiny")
-    top = L.input_blob(net, "data", (1, 3, DEPLOY_SIZE, DEPLOY_SIZE))
-    top = L.conv(net, classifier, top, classes, kernel=1)
-    L.softmax(net, "prob", top)
-    return net
-
-
-def tiny_weights(path, classes, name="final", value=0.0):
-    rng = np.random.default_rng(0)
-    weights = rng.normal(0, 0.1, (classes, 3, 1, 1)).astype(np.float32) + np.float32(value)
-    write_caffemodel(str(path), [Layer.of(name, "Convolution",
-                                          [weights, np.zeros(classes, np.float32)])])
-    return path
-
 
 def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -120,37 +96,7 @@ def base(tmp_path_factory):
 
 @pytest.fixture
 def ws(base, tmp_path):
-    work = tmp_path / "ws"
-    shutil.copytree(base, work, symlinks=True)
-    return work
-
-
-def snapshot(root):
-    """{path: SHA-256} of every file (through symlinks: what a reader gets)."""
-    found = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            key = os.path.relpath(path, root)
-            try:
-                with open(path, "rb") as f:
-                    found[key] = hashlib.sha256(f.read()).hexdigest()
-            except OSError:
-                found[key] = "unreadable"
-    return found
-
-
-def assert_contract(ws, module, args, word, env=None):
-    before = snapshot(ws)
-    out = run_module(module, *args, cwd=ws, env=env)
-    lines = out.stderr.strip().splitlines()
-    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
-    assert "Traceback" not in out.stderr and len(lines) == 1, out.stderr[-2000:]
-    assert lines[0].startswith(PROGS[module]) and ": error: " in lines[0], lines[0]
-    assert word.lower() in lines[0].lower(), (word, lines[0])
-    after = snapshot(ws)
-    assert {k: after.get(k) for k in before} == before, "an input was modified"
-    assert sorted(set(after) - set(before)) == [], "left files behind"
+    return copied(base, tmp_path)
 
 
 # ---- the cases ----------------------------------------------------------------------
@@ -277,7 +223,7 @@ CASES = [
         "images.txt")),
     ("lists-image-is-a-directory", "tools.data", lambda ws: (
         first_line_replaced(ws, "images.txt", ws / "fx")
-        or lists("--images", "images.txt", "--labels", "labels.txt"), "missing")),
+        or lists("--images", "images.txt", "--labels", "labels.txt"), "is a directory")),
     ("lists-rerun-other-crop", "tools.data", lambda ws: (built_then(ws, "--crop", "388"), "crop")),
     ("lists-rerun-other-compression", "tools.data",
      lambda ws: (built_then(ws, "--compression", "3"), "compression")),

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from prototxt_gen import cli_common
-from prototxt_gen.cli_common import UserError, atomic_output, read_lines
+from prototxt_gen.cli_common import UserError, atomic_output, read_paths
 from prototxt_gen.spec.datasets import DATASETS
 
 from . import backend
@@ -27,13 +27,14 @@ PROG = "python -m tools.features"
 
 
 def image_paths(images, list_file):
-    return list(images) + (read_lines(list_file) if list_file else [])
+    return list(images) + (read_paths(list_file) if list_file else [])
 
 
 def parse_args(argv):
     p = cli_common.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("images", nargs="*", metavar="IMAGE")
-    p.add_argument("--list", metavar="FILE", help="more images, one path per line")
+    p.add_argument("--list", metavar="FILE",
+                   help="more images, one path per line (relative to the list's own folder)")
     p.add_argument("--dataset", type=cli_common.dataset, required=True, metavar="NAME",
                    help=", ".join(DATASETS))
     p.add_argument("--weights", required=True, metavar="W.caffemodel", help="trained front end")

@@ -1,6 +1,13 @@
 """Images read strictly: a file libjpeg or libpng can only partly decode is an
 error naming the file, not an image with grey or garbled rows.
 
+Orientation: a file's EXIF orientation tag is applied, to images and labels
+alike, because Caffe's own readers apply it: convert_imageset and the
+ImageData layer read with cv::imread(IMREAD_COLOR), which turns a tagged JPEG
+or PNG upright (OpenCV >= 3.1; the Caffe the tests build stores a 90-degree
+tagged JPEG or PNG rotated).  Images are decoded by OpenCV, which does it;
+labels by Pillow (palette indices, not colours), told to do the same.
+
 OpenCV decodes (as Caffe and the authors' tools do) but lets libjpeg print its
 warnings ("Corrupt JPEG data: ...") straight to stderr without the file name,
 so the decoder's stderr is captured for the duration of the call and read
@@ -11,15 +18,19 @@ import os
 import sys
 import tempfile
 import threading
+import warnings
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
 from prototxt_gen.cli_common import UserError
 
 # libjpeg's and libpng's warnings about the data, not about our use of the library
 CORRUPT = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid JPEG", "Bogus", "Warning",
            "libpng")
+# A damaged EXIF block is ignored, as OpenCV ignores it, without Pillow's warning line.
+warnings.filterwarnings("ignore", "Corrupt EXIF data", UserWarning)
 # One decoder at a time owns stderr: decoding is serialized (~7 ms for a VOC
 # JPEG), the price of naming the file a warning belongs to.
 _STDERR = threading.Lock()
@@ -61,3 +72,11 @@ def read_image(path):
     if bad:
         raise UserError("image %s is corrupt (%s)" % (path, bad[0].strip().rstrip(".")))
     return image
+
+
+def read_label_image(path):
+    """A label image as Pillow decodes it (palette or grey values as stored),
+    turned upright by its EXIF orientation as OpenCV turns the images; raises
+    Pillow's errors (OSError, ValueError, DecompressionBombError)."""
+    with Image.open(path) as image:
+        return ImageOps.exif_transpose(image)

@@ -10,6 +10,9 @@ from prototxt_gen.cli_common import UserError, atomic_output
 from prototxt_gen.spec.datasets import DATASETS
 from prototxt_gen.spec.labels import IGNORE, IGNORE_COLOURS
 
+from .images import read_label_image
+
+
 def names(dataset):
     return [name for name, _ in DATASETS[dataset].palette]
 
@@ -30,16 +33,16 @@ def write_labels(path, labels, dataset):
 
 
 def read_labels(path, dataset):
-    """Class indices of a label PNG: palette or grey images hold them directly;
+    """Class indices of a label PNG (upright by its EXIF orientation, as the
+    images are): palette or grey images hold them directly;
     colour images are mapped back through the data set's colours; a colour
     outside that palette (and the ignore colours) is an error, since scoring it
     as "ignore" would give a wrong number."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("P", "L", "I", "I;16"):
-                return np.array(image).astype(np.int64)
-            rgb = np.array(image.convert("RGB")).astype(np.int64)
+        image = read_label_image(path)
+        if image.mode in ("P", "L", "I", "I;16"):
+            return np.array(image).astype(np.int64)
+        rgb = np.array(image.convert("RGB")).astype(np.int64)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise UserError("cannot read label image %s: %s" % (path, e))
     keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]

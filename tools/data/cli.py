@@ -36,7 +36,9 @@ scores' resolution.  Every pair is validated first; a complete LMDB (one with
 its <name>_lmdb.json manifest) is kept unless --force, provided its manifest
 shows the same lists and settings (a rerun that asks for others stops).  A
 build that would not fit on the disk is refused before it starts; --dry-run
-prints the estimate.
+prints the estimate.  A relative path in a list is read from the list's own
+folder; an EXIF orientation turns images and labels alike, as Caffe's
+cv::imread does.  A second build of an LMDB that is being built stops.
 
   voc      VOC 2012 train + SBD train/val minus VOC val -> pascal_voc/train_lmdb,
            VOC 2012 val -> pascal_voc/val_lmdb

@@ -4,9 +4,12 @@ failed build is never taken for a complete one.
 A build writes `<path>.partial`, syncs it, renames it to `<path>` and only then
 writes the companion `<path>.json`: that manifest is the completion marker.  A
 build first removes leftovers of an earlier one (the marker first), so a rerun
-after a kill starts over cleanly.
+after a kill starts over cleanly.  It holds `<path>.lock` throughout, so a
+second build of the same LMDB stops instead of removing the first one's work.
 """
 import collections
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -16,7 +19,7 @@ import time
 import lmdb
 from tqdm import tqdm
 
-from prototxt_gen.cli_common import atomic_output
+from prototxt_gen.cli_common import USER_ERRNOS, atomic_output
 
 from .parallel import ordered_map
 from .validate import BadSample, DataError, missing_files
@@ -73,33 +76,75 @@ def build(path, samples, encode, info, seed=None, workers=None, skip_bad=False,
     skipped = [str(e) for e in missing.values()]
     keyed = [(b"%08d_%s" % (i, s.name.encode()), s)
              for i, s in enumerate(shuffled(samples, seed)) if s.name not in missing]
-    for leftover in (manifest_path(path), path + ".partial", path + ".old"):
-        _remove(leftover)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    try:
-        written = _write(path + ".partial", keyed, encode, workers, skip_bad, map_size,
-                         os.path.basename(path))
-    except lmdb.DiskError:
-        _remove(path + ".partial")
-        raise DataError("the disk of %s filled up while writing it: nothing was kept; free "
-                        "space or choose another --lmdb-root" % path)
-    except BaseException:
-        _remove(path + ".partial")
-        raise
-    if not written["samples"]:
-        _remove(path + ".partial")
-        raise DataError("no sample of %d could be read; nothing written to %s"
-                        % (len(samples), path))
-    _replace_dir(path + ".partial", path)
-    manifest = dict(info, lmdb=os.path.abspath(path), records=len(written["samples"]),
-                    skipped=skipped + written["skipped"], seed=seed,
-                    list_sha256=list_checksum(samples), data_bytes=written["bytes"],
-                    file_bytes=os.path.getsize(os.path.join(path, "data.mdb")),
-                    record_shapes=written["shapes"], created=time.strftime("%Y-%m-%d %H:%M:%S"),
-                    samples=[[key.decode(), os.path.abspath(s.source), os.path.abspath(s.label)]
-                             for key, s in written["samples"]])
-    _write_json(manifest_path(path), manifest)
+    with locked(path):
+        for leftover in (manifest_path(path), path + ".partial", path + ".old"):
+            _remove(leftover)
+        try:
+            written = _write(path + ".partial", keyed, encode, workers, skip_bad, map_size,
+                             os.path.basename(path))
+        except lmdb.Error as e:
+            _remove(path + ".partial")
+            code = _errno(e)
+            if code is None:
+                raise
+            raise DataError("cannot write %s: %s; nothing was kept (free space, or choose "
+                            "another --lmdb-root)" % (path, os.strerror(code)))
+        except BaseException:
+            _remove(path + ".partial")
+            raise
+        if not written["samples"]:
+            _remove(path + ".partial")
+            raise DataError("no sample of %d could be read; nothing written to %s"
+                            % (len(samples), path))
+        _replace_dir(path + ".partial", path)
+        manifest = dict(info, lmdb=os.path.abspath(path), records=len(written["samples"]),
+                        skipped=skipped + written["skipped"], seed=seed,
+                        list_sha256=list_checksum(samples), data_bytes=written["bytes"],
+                        file_bytes=os.path.getsize(os.path.join(path, "data.mdb")),
+                        record_shapes=written["shapes"],
+                        created=time.strftime("%Y-%m-%d %H:%M:%S"),
+                        samples=[[key.decode(), os.path.abspath(s.source),
+                                  os.path.abspath(s.label)] for key, s in written["samples"]])
+        _write_json(manifest_path(path), manifest)
     return manifest
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Holds an exclusive flock on `<path>.lock`, which names the holder's pid;
+    one that is held stops this build with one line.  The file is removed while
+    held, so a lock taken on a file no longer at that name is taken again."""
+    lock = path + ".lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise DataError("another build of %s is running (pid %s): let it finish, or stop it "
+                            "and run this again" % (path, holder))
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, b"%d\n" % os.getpid())
+        yield
+    finally:
+        os.remove(lock)
+        os.close(fd)
+
+
+def _errno(error):
+    """The user-caused OS error behind an lmdb.Error (a full disk: ENOSPC, or EIO
+    for a short write), else None: its message ends in strerror (older py-lmdb
+    has no `.code`)."""
+    return next((n for n in USER_ERRNOS if str(error).endswith(os.strerror(n))), None)
 
 
 def _write(partial, keyed, encode, workers, skip_bad, map_size, desc):

@@ -3,7 +3,7 @@ the front end or a score map for the context module."""
 import os
 from typing import NamedTuple
 
-from prototxt_gen.cli_common import UserError, read_lines
+from prototxt_gen.cli_common import read_paths
 
 from .validate import DataError
 
@@ -14,17 +14,11 @@ class Sample(NamedTuple):
     label: str    # palette/grayscale PNG or SBD .mat
 
 
-def read_list(path):
-    """One path per line, as in the authors' train_image.txt / train_label.txt."""
-    try:
-        return read_lines(path)
-    except UserError as e:
-        raise DataError(str(e))
-
-
 def paired(sources_list, labels_list):
-    """Two parallel lists -> samples named by the source file's stem."""
-    sources, labels = read_list(sources_list), read_list(labels_list)
+    """Two parallel lists, as the authors' train_image.txt / train_label.txt ->
+    samples named by the source file's stem.  A relative entry is read from its
+    list's folder, wherever the command runs (tools.reproduce runs it elsewhere)."""
+    sources, labels = read_paths(sources_list), read_paths(labels_list)
     if len(sources) != len(labels):
         raise DataError("%s lists %d files but %s lists %d: the lists must pair line by line"
                         % (sources_list, len(sources), labels_list, len(labels)))
@@ -41,3 +35,8 @@ def unique(samples, where):
             raise DataError("%s is listed twice in %s" % (s.name, where))
         seen.add(s.name)
     return samples
+
+
+def files(samples):
+    """Every file the samples are read from: what a build's result depends on."""
+    return [path for s in samples for path in (s.source, s.label)]

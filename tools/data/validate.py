@@ -2,14 +2,13 @@
 a colour-coded label or a misaligned pair without complaint, so every pair is
 read here and a bad one is reported by file name."""
 import math
-import os
 
 import cv2
 import numpy as np
 from PIL import Image
 from scipy.io import loadmat
 
-from prototxt_gen.cli_common import UserError
+from prototxt_gen.cli_common import UserError, file_problem, shown
 from prototxt_gen.spec.grid import STRIDE
 from prototxt_gen.spec.labels import IGNORE
 
@@ -25,14 +24,17 @@ class BadSample(DataError):
 
 
 def missing_files(samples):
-    """{name: BadSample naming its first missing file}: found before any decoding,
-    so a wrong path fails in seconds rather than mid-build."""
+    """{name: BadSample naming its first file that is missing or not a regular
+    file}: found before any decoding, so a wrong path fails in seconds rather
+    than mid-build.  The path is the one looked at (relative list entries are
+    read from the list's folder), invisible characters escaped."""
     missing = {}
     for s in samples:
         for role, path in (("input", s.source), ("label", s.label)):
-            if not os.path.isfile(path):
-                missing.setdefault(s.name, BadSample("missing %s (the %s of %s)"
-                                                     % (path, role, s.name)))
+            problem = file_problem(path)
+            if problem:
+                missing.setdefault(s.name, BadSample("%s (the %s of %s) %s"
+                                                     % (shown(path), role, s.name, problem)))
     return missing
 
 
@@ -45,24 +47,32 @@ def read_image(path):
 
 
 def read_label(path):
-    """Class indices: a PNG's palette indices (never its colours) or SBD's GTcls.Segmentation."""
+    """Class indices: a PNG's palette indices (never its colours; upright by its
+    EXIF orientation, as the image is) or SBD's GTcls.Segmentation."""
     if path.endswith(".mat"):
         return _sbd_label(path)
     try:
-        with Image.open(path) as img:
-            if img.mode not in ("P", "L"):
-                raise BadSample("label %s has mode %s, not class indices: labels are palette "
-                                "or grayscale PNGs whose pixel values are the classes"
-                                % (path, img.mode))
-            return np.asarray(img)
-    except (OSError, Image.DecompressionBombError) as e:
+        img = images.read_label_image(path)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise BadSample("cannot read label %s: %s" % (path, e))
+    if img.mode not in ("P", "L"):
+        raise BadSample("label %s has mode %s, not class indices: labels are palette "
+                        "or grayscale PNGs whose pixel values are the classes" % (path, img.mode))
+    return np.asarray(img)
 
 
 def _sbd_label(path):
     try:
-        segmentation = loadmat(path, squeeze_me=True, struct_as_record=False)["GTcls"].Segmentation
-    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        mat = loadmat(path, squeeze_me=True, struct_as_record=False)
+    except NotImplementedError:  # scipy's word for the HDF5 format of `save -v7.3`
+        raise BadSample("label %s is a MATLAB v7.3 (HDF5) file, which scipy cannot read: re-save "
+                        "it in MATLAB with save(FILE, 'GTcls', '-v7'), the format of SBD's files"
+                        % path)
+    except Exception as e:  # scipy's decoder has no error contract: a damaged file raises anything
+        raise BadSample("cannot read label %s: %s" % (path, str(e) or type(e).__name__))
+    try:
+        segmentation = mat["GTcls"].Segmentation
+    except (KeyError, AttributeError):
         raise BadSample("label %s has no GTcls.Segmentation: not an SBD dataset/cls .mat file"
                         % path)
     if segmentation.dtype != np.uint8 or segmentation.ndim != 2:
@@ -79,11 +89,21 @@ def check_label(label, classes, path):
                         % (", ".join(map(str, bad)), path, classes - 1))
 
 
-def read_features(path):
+def load_scores(path, mmap_mode=None):
+    """The one array of a .npy score map; an .npz archive (np.savez) holds several."""
     try:
-        features = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+        loaded = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
         raise BadSample("cannot read score map %s: %s" % (path, e))
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise BadSample("score map %s is an .npz archive, not one .npy array: store each map "
+                        "with np.save, as python -m tools.features does" % path)
+    return loaded
+
+
+def read_features(path):
+    features = load_scores(path)
     if features.dtype != np.float32 or features.ndim != 3:
         raise BadSample("score map %s is %s of shape %s, expected float32 C x H x W"
                         % (path, features.dtype, features.shape))

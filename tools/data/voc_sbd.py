@@ -7,20 +7,29 @@ object boundaries).
 """
 import os
 
-from .samples import Sample, read_list, unique
+from prototxt_gen.cli_common import read_lines
+
+from .samples import Sample, files, unique
 from .validate import DataError
 
 
 def _ids(path, hint):
     if not os.path.isfile(path):
         raise DataError("missing %s (%s)" % (path, hint))
-    return [line.split()[0] for line in read_list(path)]
+    return [line.split()[0] for line in read_lines(path)]
+
+
+def voc_list(voc, split):
+    return os.path.join(voc, "ImageSets", "Segmentation", split + ".txt")
+
+
+def sbd_list(sbd, split):
+    return os.path.join(sbd, "dataset", split + ".txt")
 
 
 def voc_samples(voc, split):
     """VOC2012/ImageSets/Segmentation/<split>.txt with JPEGImages/ and SegmentationClass/."""
-    ids = _ids(os.path.join(voc, "ImageSets", "Segmentation", split + ".txt"),
-               "--voc is the VOC2012 directory, the one holding JPEGImages/")
+    ids = _ids(voc_list(voc, split), "--voc is the VOC2012 directory, the one holding JPEGImages/")
     return unique([Sample(i, os.path.join(voc, "JPEGImages", i + ".jpg"),
                           os.path.join(voc, "SegmentationClass", i + ".png")) for i in ids],
                   split + ".txt")
@@ -29,11 +38,11 @@ def voc_samples(voc, split):
 def sbd_samples(sbd, split):
     """SBD's dataset/<split>.txt with dataset/img/*.jpg and dataset/cls/*.mat."""
     root = os.path.join(sbd, "dataset")
-    ids = _ids(os.path.join(root, split + ".txt"),
+    ids = _ids(sbd_list(sbd, split),
                "--sbd is SBD's benchmark_RELEASE directory, the one holding dataset/")
     return unique([Sample(i, os.path.join(root, "img", i + ".jpg"),
                           os.path.join(root, "cls", i + ".mat")) for i in ids],
-                  os.path.join(root, split + ".txt"))
+                  sbd_list(sbd, split))
 
 
 def voc_sets(voc, sbd):
@@ -56,3 +65,11 @@ def voc_sets(voc, sbd):
         train.extend(added)
     counts["VOC 2012 val"] = {"listed": len(val)}
     return train, val, counts
+
+
+def voc_inputs(voc, sbd):
+    """Every file the VOC + SBD LMDBs are built from: the four id lists (their
+    order is the validation set's record order) and each image and label."""
+    train, val, _ = voc_sets(voc, sbd)
+    return ([voc_list(voc, split) for split in ("train", "val")]
+            + [sbd_list(sbd, split) for split in ("train", "val")] + files(train + val))

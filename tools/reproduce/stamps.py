@@ -1,7 +1,8 @@
 """What a stage was run from, so a rerun can tell "done", "interrupted" and
-"inputs changed" apart: a small JSON stamp per stage holding the commands and
-a fingerprint of every input (content hash for small files, size and mtime
-for large ones and for the files under a directory)."""
+"inputs changed" apart: a JSON stamp per stage holding the commands and a
+fingerprint of every input (content hash for small files, size and mtime
+for large ones and for the files under a directory).  A stage built from many
+files (the data stage: every image and label) names each of them."""
 import hashlib
 import json
 import os
@@ -43,11 +44,16 @@ def key(commands, inputs):
 
 
 def read(path):
+    """The stamp; None if there is none.  One that is no stamp (damaged, not a
+    JSON object) matches no key, so its stage is redone, as after a change."""
     try:
         with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+            stamp = json.load(f)
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
 
 
 def write(path, stamp):
