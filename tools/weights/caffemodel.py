@@ -33,7 +33,11 @@ MAX_AXES = 32  # Caffe's kMaxBlobAxes
 # Rank of each parameter blob where Caffe's layer allocates fewer than the 4
 # legacy axes: old files store an InnerProduct weight as 1 x 1 x M x N and every
 # bias as 1 x 1 x 1 x N, and Caffe matches them right-aligned (Blob::ShapeEquals).
-PARAM_RANKS = {"Convolution": (4, 1), "Deconvolution": (4, 1), "InnerProduct": (2, 1)}
+PARAM_RANKS = {"Convolution": (4, 1), "Deconvolution": (4, 1), "InnerProduct": (2, 1),
+               "BatchNorm": (1, 1, 1), "Scale": (1, 1), "Bias": (1,), "PReLU": (1,)}
+# Caffe's nets are Blob<float>: Blob::FromProto casts double_data to float.
+CAFFE_FLOAT = np.dtype("<f4")
+ALLOW_NONFINITE = "--allow-nonfinite writes them anyway"
 # V1 enum names whose new type string is not the name in CamelCase (upgrade_proto.cpp).
 V1_TYPES = {"NONE": "", "ABSVAL": "AbsVal", "ARGMAX": "ArgMax", "BNLL": "BNLL",
             "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output", "IM2COL": "Im2col",
@@ -83,6 +87,7 @@ class Layer:
     shapes: tuple                 # Caffe's shape of each blob
     load: Callable[[], list]      # -> the arrays, in those shapes
     file_shapes: tuple = None     # as stored, where an old file stores them differently
+    source: str = None            # the file they come from, for messages
 
     @classmethod
     def of(cls, name, type_, arrays):
@@ -166,7 +171,13 @@ class Caffemodel:
             shapes.append(_caffe_shape(layer_type, i, dims) if legacy else dims)
         load = lambda: [self._array(index, i, s) for i, s in enumerate(shapes)]  # noqa: E731
         return Layer(message.name, layer_type, tuple(shapes), load,
-                     None if stored == shapes else tuple(stored))
+                     None if stored == shapes else tuple(stored), str(self.path))
+
+    def python_params(self):
+        """{layer name: python_param} of its Python layers that hold blobs (a
+        CRF-RNN layer's module, class and param_str)."""
+        return {m.name: m.python_param for m in self._messages(self._net)
+                if m.name in self.layers and m.type == "Python"}
 
     def _messages(self, net):
         return net.layers if self.legacy else net.layer
@@ -194,40 +205,45 @@ class Caffemodel:
         return np.asarray(values, "<f8" if len(blob.double_data) else "<f4").reshape(shape)
 
 
-def _as_bytes(array, dtype):
-    """The array's bytes in `dtype`.  An array that spans a whole bytes object in
-    that dtype (as read from a caffemodel: vgg16, merge) is handed over as it is,
-    which spares VGG-16's fc6 a 400 MB copy."""
+def _as_bytes(array):
+    """The float32 array's bytes.  An array that spans a whole bytes object (as
+    read from a caffemodel: vgg16, merge) is handed over as it is, which spares
+    VGG-16's fc6 a 400 MB copy."""
     base = array
     while isinstance(base, np.ndarray):
         base = base.base
-    if (isinstance(base, bytes) and array.dtype == dtype and array.flags.c_contiguous
-            and array.nbytes == len(base)):
+    if isinstance(base, bytes) and array.flags.c_contiguous and array.nbytes == len(base):
         return base
-    return np.ascontiguousarray(array, dtype).tobytes()
+    return np.ascontiguousarray(array).tobytes()
 
 
-def finite_arrays(layer, finite=False):
-    """The layer's arrays; with `finite`, NaN or infinity is an error naming the
-    blob (Caffe would train or predict on it without a word)."""
-    arrays = layer.load()
-    for i, array in enumerate(arrays):
-        if finite and array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise WeightsError("layer %r blob %d holds %d NaN or infinite values; "
-                               "--allow-nonfinite writes them anyway"
-                               % (layer.name, i, int(array.size - np.isfinite(array).sum())))
+def caffe_arrays(layer, nonfinite=None):
+    """The layer's arrays as Caffe's float blobs hold them: float32, cast as
+    Caffe casts double_data (1e300 becomes inf), without numpy's overflow
+    warning.  With `nonfinite` (what the user can do about it), NaN or infinity
+    there is an error naming the blob: Caffe would run on it without a word."""
+    arrays = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, array in enumerate(layer.load()):
+            floats = np.asarray(array, CAFFE_FLOAT)
+            bad = 0 if nonfinite is None else floats.size - np.count_nonzero(np.isfinite(floats))
+            if bad:
+                raise WeightsError(
+                    "%slayer %r blob %d holds %d NaN or infinite values as Caffe reads them "
+                    "(float32: beyond +-3.4e38 is infinite); %s"
+                    % (layer.source + ": " if layer.source else "", layer.name, i, bad, nonfinite))
+            arrays.append(floats)
     return arrays
 
 
-def _serialized(layer, finite=False):
+def _serialized(layer, nonfinite):
     """One layer as a NetParameter of its own (its arrays are freed on return)."""
     net = RawNet()
     message = net.layer.add(name=layer.name, type=layer.type)
-    for array in finite_arrays(layer, finite):
+    for array in caffe_arrays(layer, nonfinite):
         blob = message.blobs.add()
         blob.shape.dim.extend(array.shape)
-        field, dtype = ("double_data", "<f8") if array.dtype == np.float64 else ("data", "<f4")
-        setattr(blob, field, _as_bytes(array, np.dtype(dtype)))
+        blob.data = _as_bytes(array)
     return net.SerializeToString()
 
 
@@ -235,14 +251,15 @@ def write(path, layers, name="", progress=False, finite=False):
     """Writes `layer` entries (name, type, blobs with BlobShape) as Caffe's net.save
     does.  Each layer is serialized alone and appended: concatenated messages
     parse as one (protobuf's merge rule), so memory holds one layer at a time.
-    float64 arrays go to double_data, which Caffe also reads; others to data.
-    With `finite` (the command line's default), NaN or infinity is refused.
-    The file appears whole or not at all."""
+    Every array goes to `data` as float32, what Caffe reads and writes itself,
+    so what is checked is what Caffe will see.  With `finite` (the command
+    line's default), NaN or infinity is refused.  The file appears whole or
+    not at all."""
     layers = list(layers)
     total = sum(layer.count for layer in layers)
     with atomic_output(path) as tmp, open(tmp, "wb") as f, \
             progress_bar(total, "write", progress) as bar:
         f.write(RawNet(name=name).SerializeToString())
         for layer in layers:
-            f.write(_serialized(layer, finite))
+            f.write(_serialized(layer, ALLOW_NONFINITE if finite else None))
             bar.update(layer.count)

@@ -10,6 +10,10 @@ import numpy as np
 from .caffemodel import Layer
 
 AUTHORS_STD = 0.01
+# numpy's normal() never draws beyond ~13.7 standard deviations (the tail of its
+# ziggurat), so noise up to float32's largest / 16 leaves every weight finite in
+# Caffe's float32.
+MAX_STD = float(np.finfo(np.float32).max) / 16
 
 
 def identity(shape, groups, std, rng):

@@ -14,7 +14,7 @@ import numpy as np
 from prototxt_gen.cli_common import atomic_output
 
 from . import WeightsError
-from .caffemodel import Layer, finite_arrays, progress_bar, shape_text
+from .caffemodel import ALLOW_NONFINITE, Layer, caffe_arrays, progress_bar, shape_text
 
 MANIFEST = "manifest"
 NUMERIC = "fiub"  # dtype kinds Caffe can take (as float32)
@@ -26,7 +26,8 @@ def _member(zf, name, array):
 
 
 def save(path, model, progress=False, finite=False):
-    """Writes the arrays of a caffemodel.Caffemodel; returns the manifest."""
+    """Writes the arrays of a caffemodel.Caffemodel as Caffe reads them (float32);
+    returns the manifest."""
     manifest = {"source": os.path.basename(model.path), "net": model.name,
                 "format": "V1 (legacy `layers`)" if model.legacy else "current (`layer`)",
                 "layers": []}
@@ -39,7 +40,7 @@ def save(path, model, progress=False, finite=False):
                      "shapes": [list(s) for s in layer.shapes], "dtypes": []}
             if layer.file_shapes:
                 entry["file_shapes"] = [list(s) for s in layer.file_shapes]
-            for i, array in enumerate(finite_arrays(layer, finite)):
+            for i, array in enumerate(caffe_arrays(layer, ALLOW_NONFINITE if finite else None)):
                 _member(zf, "%s/%d" % (layer.name, i), array)
                 entry["dtypes"].append(array.dtype.name)
             manifest["layers"].append(entry)
@@ -91,7 +92,8 @@ class Npz:
             names = [blobs[i] for i in range(len(blobs))]
             self.layers[name] = Layer(name, types.get(name, ""),
                                       tuple(self._shape(m) for m in names),
-                                      lambda names=names: [self._array(m) for m in names])
+                                      lambda names=names: [self._array(m) for m in names],
+                                      source=str(path))
 
     def _open(self, member, read):
         try:

@@ -10,9 +10,9 @@ from prototxt_gen.spec.datasets import DATASETS
 
 from . import WeightsError
 from .caffemodel import Layer, shape_text
-from .netcheck import PARAM_TYPES
 
 IMAGENET_CLASSIFIER = "fc8"
+FILLED = ("Convolution", "Deconvolution", "InnerProduct")  # the types with a weight_filler
 
 
 def default_net():
@@ -33,7 +33,8 @@ def _as_convolution(layer, channels):
     def load():
         arrays = layer.load()
         return [arrays[0].reshape(shape)] + arrays[1:]
-    return Layer(layer.name, "Convolution", (shape,) + layer.shapes[1:], load)
+    return Layer(layer.name, "Convolution", (shape,) + layer.shapes[1:], load,
+                 source=layer.source)
 
 
 def front_end_init(vgg):
@@ -50,8 +51,8 @@ def front_end_init(vgg):
 
 
 def without_filler(net):
-    """Layers whose weights must come from VGG-16: all but those given a filler
-    (the classifier, Gaussian std 0.001, bias 0)."""
-    return {layer.name for layer in net.layer if layer.type in PARAM_TYPES
+    """Layers whose weights must come from VGG-16: the convolutions and inner
+    products not given a filler (the classifier: Gaussian std 0.001, bias 0)."""
+    return {layer.name for layer in net.layer if layer.type in FILLED
             and not layer.convolution_param.HasField("weight_filler")
             and not layer.inner_product_param.HasField("weight_filler")}
