@@ -135,23 +135,33 @@ def window_output(layer, channels, height, width):
     return window, out[0], out[1]
 
 
+def canonical_axis(layer, axis, rank, field="axis"):
+    """Caffe's Blob::CanonicalAxisIndex: an axis of a `rank`-axis blob, counted
+    from the end when negative; one outside the blob aborts Caffe."""
+    if not -rank <= axis < rank:
+        raise ReportError("layer %s: %s %d is outside the %d axes of its input (%d to %d)"
+                          % (layer.name, field, axis, rank, -rank, rank - 1))
+    return axis % rank
+
+
 def crop_output(layer, data, reference):
-    """(channels, height, width) of a Crop of `data` to `reference` (C, H, W
-    triples; the batch axis is not tracked, so cropping it is not checked)."""
+    """(shape, offsets) of a Crop of the `data` blob to the `reference` blob
+    (shape tuples; None for an axis not known), each offset per axis of data."""
     cp = layer.crop_param
-    axis = cp.axis + 4 if cp.axis < 0 else cp.axis
-    if not 0 <= axis < 4:
-        raise ReportError("layer %s: crop axis %d is outside the 4 axes" % (layer.name, cp.axis))
+    axis = canonical_axis(layer, cp.axis, len(data))
     offsets = list(cp.offset)
-    if len(offsets) > 1 and axis + len(offsets) != 4:
+    if len(offsets) > 1 and axis + len(offsets) != len(data):
         raise ReportError("layer %s: %d offsets given; from axis %d it takes 1 or %d"
-                          % (layer.name, len(offsets), axis, 4 - axis))
-    out = list(data)
-    for i in range(max(axis, 1), 4):
-        offset = offsets[0] if len(offsets) == 1 else offsets[i - axis] if offsets else 0
-        have, want = data[i - 1], reference[i - 1]
-        if have is not None and want is not None and have - offset < want:
+                          % (layer.name, len(offsets), axis, len(data) - axis))
+    if len(reference) < len(data):
+        raise ReportError("layer %s: its reference blob has %d axes, fewer than the %d it crops"
+                          % (layer.name, len(reference), len(data)))
+    shape, at = list(data), [0] * len(data)
+    for i in range(axis, len(data)):
+        at[i] = offsets[0] if len(offsets) == 1 else offsets[i - axis] if offsets else 0
+        have, want = data[i], reference[i]
+        if have is not None and want is not None and have - at[i] < want:
             raise ReportError("layer %s: cannot crop %d cells at offset %d from %d on axis %d"
-                              % (layer.name, want, offset, have, i))
-        out[i - 1] = want
-    return tuple(out)
+                              % (layer.name, want, at[i], have, i))
+        shape[i] = want
+    return tuple(shape), at

@@ -4,6 +4,7 @@ Caffe (installed by tools/install_caffe.sh, located through CAFFE_ROOT); they
 fail, never skip, when it is missing, so CI cannot pass without judging the
 nets in Caffe."""
 import functools
+import importlib.util
 import json
 import os
 import subprocess
@@ -33,6 +34,17 @@ def caffe_root():
         pytest.fail("real Caffe not found: run `bash tools/install_caffe.sh` and source the "
                     "env file it prints (tools/run_tests.sh does both); CAFFE_ROOT=%r" % root)
     return Path(root)
+
+
+@functools.lru_cache(maxsize=None)
+def bvlc_caffe_pb2():
+    """The caffe_pb2 module Caffe's own build generated, loaded apart from pycaffe
+    and only once: protobuf's default pool refuses the same .proto file twice."""
+    path = caffe_root() / "python" / "caffe" / "proto" / "caffe_pb2.py"
+    spec = importlib.util.spec_from_file_location("bvlc_caffe_pb2", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_module(module, *args, cwd=REPO, env=None, timeout=600):

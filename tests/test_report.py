@@ -58,8 +58,8 @@ def test_legacy_input_fields_like_the_released_nets(tmp_path):
 def test_inner_product_sees_its_whole_input():
     ip = pb.LayerParameter(name="fc", type="InnerProduct", bottom=["x"], top=["fc"],
                            inner_product_param=pb.InnerProductParameter(num_output=10))
-    (out,) = layer_outputs(ip, [Blob(512, 7, 7, rf=(212, 212), jump=(32, 32))])
-    assert (out.channels, out.height, out.width, out.rf) == (10, 1, 1, (212 + 6 * 32,) * 2)
+    (out,) = layer_outputs(ip, [Blob((1, 512, 7, 7), rf=(212, 212), jump=(32, 32))])
+    assert (out.dims, out.rf) == ((1, 10), (212 + 6 * 32,) * 2)  # Caffe's N x num_output
 
 
 # ---- Caffe's window rules (the random-net test in test_geometry_caffe.py holds

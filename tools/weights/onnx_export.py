@@ -16,9 +16,12 @@ from onnx import helper, numpy_helper
 
 from prototxt_gen import geometry, shapes
 from prototxt_gen.cli_common import atomic_output
+from prototxt_gen.schema import pb
+from prototxt_gen.shapes import input_blobs
 
 from . import WeightsError
-from .netcheck import fit_caffemodel, load_net
+from .caffemodel import caffe_arrays
+from .netcheck import BROKEN, fit_caffemodel, load_net
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17, so older runtimes load the file too
@@ -62,10 +65,16 @@ def _crop(layer, x, bottom, ref):
 
 
 def check_mapped(net):
+    """Every layer has an ONNX mapping, and runs as at TEST: a layer's own `phase`
+    field overrides the net's in Caffe (a Dropout with phase TRAIN drops at random)."""
     for layer in net.layer:
         if layer.type not in MAPPED:
             raise WeightsError("layer %s: type %s has no ONNX mapping (mapped: %s)"
                                % (layer.name, layer.type, ", ".join(MAPPED)))
+        if layer.HasField("phase") and layer.phase != pb.TEST:
+            raise WeightsError("layer %s: its own `phase: %s` makes Caffe run it as in "
+                               "training, which has no ONNX mapping; remove that field"
+                               % (layer.name, shapes.PHASES[layer.phase]))
 
 
 def _net_outputs(net):
@@ -87,7 +96,7 @@ def _node(layer, tensor, bottoms, tops, weights):
     """(ONNX op, inputs, attributes, constants) of one mapped layer."""
     x, bottom = tensor[layer.bottom[0]], bottoms[0]
     if layer.type in ("Convolution", "Deconvolution"):
-        arrays = [np.asarray(a, np.float32) for a in weights[layer.name]]
+        arrays = weights[layer.name]
         consts = [("%s/%d" % (layer.name, j), a) for j, a in enumerate(arrays)]
         return _conv(layer, x, [n for n, _ in consts], arrays[0].shape) + (consts,)
     if layer.type == "Pooling":
@@ -102,9 +111,10 @@ def _node(layer, tensor, bottoms, tops, weights):
 
 def to_model(net, layers, outputs=None):
     """ONNX ModelProto of `net` (a parsed deploy prototxt) with `layers` (as fit()
-    returns them), exposing blobs `outputs` (default: the net's own outputs)."""
+    returns them), exposing blobs `outputs` (default: the net's own outputs).
+    The weights go in as Caffe reads them (float32)."""
     check_mapped(net)
-    weights = {layer.name: layer.load() for layer in layers}
+    weights = {layer.name: caffe_arrays(layer) for layer in layers}
     known = shapes.inputs(net)
     graph_inputs = [_value_info(name, blob) for name, blob in input_blobs(net).items()]
     last_writer = {top: i for i, layer in enumerate(net.layer) if layer.type not in IDENTITY
@@ -157,27 +167,17 @@ def _check(model):
             raise WeightsError("ONNX computes %s as %s, Caffe as %s" % (value.name, have, need))
 
 
-def load(prototxt, caffemodel):
-    """(net, layers) of a deploy prototxt and a caffemodel, checked.  Every
-    parameter layer of the net must be in the caffemodel (fixed bilinear
-    upsampling excepted); layers of the caffemodel the net lacks are ignored,
-    as Caffe ignores them."""
-    net = load_net(prototxt)
+def load(prototxt, caffemodel, nonfinite=BROKEN):
+    """(net, layers) of a deploy prototxt and a caffemodel, checked as
+    netcheck.fit_caffemodel checks them for Caffe (NaN or infinity is refused
+    with `nonfinite`, None lets it pass)."""
+    net = load_net(prototxt, pb.TEST)  # a deploy net, as pycaffe runs it
     check_mapped(net)  # before reading a large caffemodel
-    return net, fit_caffemodel(net, caffemodel)
+    return net, fit_caffemodel(net, caffemodel, nonfinite)
 
 
-def export(prototxt, caffemodel, outputs=None):
-    return to_model(*load(prototxt, caffemodel), outputs=outputs)
-
-
-def input_blobs(net):
-    """{name: shapes.Blob} of the net's inputs: legacy `input` fields, then Input layers."""
-    blobs = shapes.inputs(net)
-    for layer in net.layer:
-        if layer.type == "Input":
-            blobs.update(zip(layer.top, shapes.layer_outputs(layer, [])))
-    return blobs
+def export(prototxt, caffemodel, outputs=None, nonfinite=BROKEN):
+    return to_model(*load(prototxt, caffemodel, nonfinite), outputs=outputs)
 
 
 def save(model, path):
