@@ -140,7 +140,7 @@ def score_to_loss(folder, between, crop="crop_size: 16", kernel=1):
     ('type: "Slice" bottom: "score" top: "other" top: "scores" slice_param { slice_point: 7 }',
      "crop_size: 16", 33),
     ('type: "Crop" bottom: "score" bottom: "label" top: "scores"', "crop_size: 16", 40),
-    ('type: "Concat" bottom: "score" bottom: "score" top: "scores"', "crop_size: 16", None),
+    ('type: "Eltwise" bottom: "score" bottom: "score" top: "scores"', "crop_size: 16", None),
     ('type: "ReLU" bottom: "score" top: "scores"', "mirror: true", None),
 ], ids=["slice", "crop", "not-modelled", "no-crop-size"])
 def test_classes_are_the_channels_the_shape_engine_traces_to_the_loss(tmp_path, between, crop,
@@ -394,3 +394,50 @@ def test_a_loss_record_cut_mid_row_resumes(tmp_path):
     assert read_rows(path) == [(0, 3.0, 0.001), (5, 2.5, 0.001), (10, 2.0, None)]
     path.write_text("iteration,loss,lr\n0,3.0,0.001\n1")
     assert read_rows(path) == [(0, 3.0, 0.001)]
+
+
+# ---- Caffe's own rules for a solver we did not write ------------------------------------
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("prefix", [None, "snapshots/camvid"], ids=["unset", "folder"])
+def test_snapshot_prefix_as_caffe_settles_it(workspace, prefix):
+    """No snapshot_prefix: Caffe snapshots beside the solver under its name; a
+    folder: the solver's name inside it.  The runner finds them, and resumes."""
+    solver = solver_copy(workspace, "own", max_iter=4, snapshot=4)
+    text = solver.read_text().replace('snapshot_prefix: "snapshots/camvid/own"\n', "")
+    if prefix:
+        (workspace / prefix).mkdir(parents=True, exist_ok=True)
+        text += 'snapshot_prefix: "%s"\n' % prefix
+    solver.write_text(text)
+    out = train(workspace, solver)
+    assert out.returncode == 0, out.stderr
+    where = workspace / (prefix or "")
+    assert (where / "own_solver_iter_4.caffemodel").exists() and (where / "own_solver.log").exists()
+    again = train(workspace, solver)
+    assert again.returncode == 0 and "own_solver already finished" in again.stderr
+
+
+def test_weights_with_a_comma_are_one_line(workspace):
+    weights = workspace / "a,b.caffemodel"
+    write_model(weights, [])
+    out = without_caffe(workspace, solver_copy(workspace, "x", max_iter=4), "--weights", weights)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "Caffe splits weights paths at commas" in out.stderr
+
+
+@pytest.mark.caffe
+def test_resuming_a_snapshot_of_another_net_names_the_fix(workspace):
+    solver = solver_copy(workspace, "ctx", max_iter=2, snapshot=2)
+    assert train(workspace, solver).returncode == 0
+    net = workspace / "models/camvid/context_train.prototxt"
+    # the first context convolution one channel wider: the snapshot no longer fits
+    text = net.read_text()
+    old = "num_output: %d" % CLASSES
+    first = text.index(old, text.index("ctx_conv1_1"))
+    net.write_text(text[:first] + "num_output: %d" % (CLASSES + 1) + text[first + len(old):])
+    solver_copy(workspace, "ctx", max_iter=4, snapshot=2)
+    out = train(workspace, solver)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith(
+        "python -m tools.train: error: ctx_solver.prototxt: the snapshot it resumes, "), out.stderr
+    assert "is of another net (Caffe: Cannot copy param 0 weights from layer 'ctx_conv1_1'" \
+        in out.stderr and "move the solver's snapshots aside" in out.stderr

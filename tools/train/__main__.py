@@ -109,6 +109,10 @@ def run(args):
         raise UserError("no `caffe` on PATH: source the env file tools/install_caffe.sh prints, "
                         "or use --docker IMAGE")
     cli_common.require_files(args.solvers + args.weights)
+    for path in args.weights:  # caffe train --weights=A,B reads a comma as a separator
+        if "," in path:
+            raise UserError("--weights %s: Caffe splits weights paths at commas; rename the file "
+                            "or link it under a name without one" % path)
     # each file read once: a truncated one is an error now, not an abort inside Caffe
     models = [Caffemodel(path) for path in args.weights]
     solvers = [Solver(path) for path in args.solvers]

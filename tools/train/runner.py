@@ -23,6 +23,8 @@ from .loss_csv import LossRecord
 from .plot import plot_losses
 
 DONE, FAILED, DIVERGED, INTERRUPTED = 0, 1, 3, 130
+# What Caffe says when a snapshot's weights or history do not fit the net it resumes.
+OTHER_NET = ("Cannot copy param", "Incompatible number of blobs", "Incorrect length of history")
 GLOG_ERROR = re.compile(r"[EF]\d{4,8} ")  # [EF]mmdd or [EF]yyyymmdd
 
 
@@ -99,6 +101,7 @@ class Run:
         self.log_path, self.csv_path, self.png_path = base + ".log", base + "_loss.csv", base + "_loss.png"
         self.last_good = None  # newest iteration with a healthy loss
         self.bad = None  # the Loss event that stopped the run
+        self.resumed = None  # the snapshot this run resumes, if any
         self.status = {}  # shown after the progress bar
         self.tail = deque(maxlen=6)  # Caffe's last words, for a failure message
         self.errors = []  # glog ERROR/FATAL lines (a failed CHECK says why here)
@@ -113,7 +116,7 @@ class Run:
 
     def execute(self):
         os.makedirs(os.path.dirname(self.solver.prefix), exist_ok=True)
-        resume = self.start_point()
+        resume = self.resumed = self.start_point()
         start = resume.iteration if resume else 0
         self.last_good = start
         cmd = command(self.solver, self.launch, [] if resume else self.weights,
@@ -200,6 +203,15 @@ class Run:
                                   cpu_fix([self.solver]))
             if problem:
                 raise UserError("%s (full log: %s)" % (problem, self.log_path))
+        if code != 0 and self.resumed and any(
+                said in line for line in self.errors for said in OTHER_NET):
+            raise UserError("%s: the snapshot it resumes, %s, is of another net (Caffe: %s); "
+                            "move the solver's snapshots aside, or change its snapshot_prefix, "
+                            "to start afresh (full log: %s)" % (
+                                os.path.relpath(self.solver.path), self.resumed.state,
+                                next(line for line in self.errors
+                                     if any(said in line for said in OTHER_NET)).split("] ", 1)[-1],
+                                self.log_path))
         if code != 0:
             say("caffe failed (exit code %d); full log: %s; it says:\n  %s" % (
                 code, self.log_path, "\n  ".join(self.errors[-3:] or self.tail)))

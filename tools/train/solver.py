@@ -67,12 +67,19 @@ class Solver:
 
     @property
     def prefix(self):
-        """Absolute snapshot prefix, e.g. .../snapshots/pascal_voc/context."""
-        return self.resolve(self.param.snapshot_prefix)
+        """Absolute snapshot prefix, e.g. .../snapshots/pascal_voc/context, as
+        Caffe settles it: without snapshot_prefix, the solver file's path less
+        its extension; for a folder, the solver file's stem inside it."""
+        if not self.param.HasField("snapshot_prefix"):
+            return os.path.splitext(self.path)[0]
+        prefix = self.resolve(self.param.snapshot_prefix)
+        if os.path.isdir(prefix):
+            return os.path.join(prefix, os.path.splitext(os.path.basename(self.path))[0])
+        return prefix
 
     @property
     def name(self):
-        return os.path.basename(self.param.snapshot_prefix)
+        return os.path.basename(self.prefix)
 
     @property
     def max_iter(self):
