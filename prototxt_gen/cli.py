@@ -34,6 +34,7 @@ examples:
   python -m prototxt_gen
   python -m prototxt_gen --dataset pascal_voc --stage frontend --crop 388 --batch 2 --iter-size 7
   python -m prototxt_gen --gpus 2 --out caffe_models_2gpu
+  python -m prototxt_gen --dataset pascal_voc --crf-rnn --out caffe_models_crfrnn
   python -m prototxt_gen report caffe_models/pascal_voc/dilation8_pascal_voc_deploy.prototxt
 """
 
@@ -104,6 +105,12 @@ def generate_parser():
                         "2C ... 32C); default: the released model's (VOC large, the others basic)")
     p.add_argument("--snapshot-root", default=paths.SNAPSHOT_ROOT, metavar="DIR",
                    help="solvers snapshot to DIR/<data set>/<stage> (default: %(default)s)")
+    p.add_argument("--crf-rnn", action="store_true",
+                   help="also CRF-RNN (Zheng et al. 2015) on top of the front end and the joint "
+                        "net: <stage>_crfrnn_{train,test,deploy}.prototxt and its solver; the "
+                        "scores upsampled x8, the image cut to their region, the mean-field "
+                        "layer (tools/crfrnn; `caffe train` needs the repository root on "
+                        "PYTHONPATH, which tools.train sets) and the loss at stride 1")
     return p
 
 
@@ -125,7 +132,7 @@ def generate(args):
                    no_test_net=args.no_test_net, lr_preset=args.lr_preset,
                    max_iter=tuple(args.max_iter), test_iter=args.test_iter,
                    deploy_size=args.deploy_size, context_width=args.context_width,
-                   snapshot_root=args.snapshot_root)
+                   snapshot_root=args.snapshot_root, crf_rnn=args.crf_rnn)
     if opts.cpu and opts.gpus > 1:
         raise UserError("--cpu and --gpus %d contradict each other: Caffe trains on several "
                         "GPUs only; drop one of them" % opts.gpus)

@@ -13,7 +13,8 @@ from google.protobuf import text_format
 from . import layers as L
 from .batches import train_batches
 from .cli_common import atomic_output
-from .nets import context_net, deploy_net, frontend_net, joint_net
+from .nets import (context_net, deploy_net, frontend_crfrnn_net, frontend_net, joint_crfrnn_net,
+                   joint_net)
 from .solvers import TEST_ITER, schedule, solver
 from .spec import overridden, paths
 from .spec.datasets import DATASETS
@@ -44,6 +45,7 @@ class Options:
     deploy_size: tuple = None      # (H, W) of the deploy tile; None: the released model's
     context_width: str = None      # "basic" or "large"; None: the released model's
     snapshot_root: str = paths.SNAPSHOT_ROOT
+    crf_rnn: bool = False          # also CRF_RNN_FILES
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Stage:
     solvers: tuple
     coco_nets: tuple = ()       # and these for a data set with the COCO front end (VOC)
     coco_solvers: tuple = ()
+    crf_rnn: bool = False       # CRF-RNN on top: batch 1, no accumulation (crfasrnn's)
 
 
 STAGE_FILES = {
@@ -85,6 +88,14 @@ STAGE_FILES = {
         (Nets("joint", joint_net, "train", "val"),),
         (Solve("joint", "joint", "joint"),)),
 }
+# With --crf-rnn, CRF-RNN on top of the front end and the joint net, which see
+# the image ("we ... train the CRF-RNN in each condition"; the context stage
+# alone reads stored scores, without the image).
+CRF_RNN_FILES = {stage: Stage((Nets(stage + "_crfrnn", build, "train", "val"),),
+                              (Solve(stage + "_crfrnn", stage + "_crfrnn", stage + "_crfrnn"),),
+                              crf_rnn=True)
+                 for stage, build in (("frontend", frontend_crfrnn_net),
+                                      ("joint", joint_crfrnn_net))}
 
 
 def chosen(ds, opts):
@@ -105,22 +116,24 @@ def dataset_files(ds, opts):
     folder = "%s/%s" % (opts.out, ds.name)
     iterations = dict(opts.max_iter)
     files = {}
-    for stage in opts.stages:
-        table = STAGE_FILES[stage]
+    tables = [(stage, STAGE_FILES[stage]) for stage in opts.stages]
+    if opts.crf_rnn:
+        tables += [(stage, CRF_RNN_FILES[stage]) for stage in opts.stages if stage in CRF_RNN_FILES]
+    for stage, table in tables:
         for nets in table.nets + (table.coco_nets if ds.coco else ()):
             for phase, split in ((L.TRAIN, nets.train_split), (L.TEST, nets.test_split)):
                 if split:
                     files["%s/%s" % (folder, paths.net_file(nets.name, L.PHASE_NAMES[phase]))] = \
                         nets.build(ds, phase, paths.lmdb(opts.lmdb_root, ds.name, split))
-        files["%s/%s" % (folder, paths.deploy_file(ds, stage))] = deploy_net(
-            ds, stage, upsample=opts.upsample or ds.upsampled)
+        files["%s/%s" % (folder, paths.deploy_file(ds, stage, table.crf_rnn))] = deploy_net(
+            ds, stage, upsample=opts.upsample or ds.upsampled, crf_rnn=table.crf_rnn)
         for s in table.solvers + (table.coco_solvers if ds.coco else ()):
             files["%s/%s" % (folder, paths.solver_file(s.name))] = solver(
                 schedule(s.name, opts.lr_preset, iterations.get(stage)),
                 "%s/%s" % (folder, paths.net_file(s.train, "train")),
                 None if opts.no_test_net else "%s/%s" % (folder, paths.net_file(s.test, "test")),
                 paths.snapshot_prefix(opts.snapshot_root, ds.name, s.name),
-                ds.train_batch(stage)[1], opts.cpu, opts.test_iter)
+                1 if table.crf_rnn else ds.train_batch(stage)[1], opts.cpu, opts.test_iter)
     return files
 
 

@@ -1,13 +1,16 @@
 """What sits on top of the scores: loss, accuracy, probabilities, upsampling."""
 from . import layers as L
+from .schema import pb
+
+VALID = pb.LossParameter.VALID
 
 
-def train_head(net, score, label):
-    L.softmax_loss(net, "loss", score, label)
+def train_head(net, score, label, normalization=VALID):
+    L.softmax_loss(net, "loss", score, label, normalization=normalization)
 
 
-def test_head(net, score, label):
-    L.softmax_loss(net, "loss", score, label)
+def test_head(net, score, label, normalization=VALID):
+    L.softmax_loss(net, "loss", score, label, normalization=normalization)
     L.accuracy(net, "accuracy", score, label)
 
 

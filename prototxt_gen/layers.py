@@ -5,6 +5,7 @@ name of its top blob, so net definitions read top to bottom like the paper's
 tables (the same style as Caffe's `net_spec.py` and FCN's `net.py`).
 """
 from .schema import pb
+from .spec import crfrnn
 
 LEARNED = (dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0))
 FROZEN = (dict(lr_mult=0, decay_mult=0),)
@@ -77,18 +78,27 @@ def softmax(net, name, bottom):
     return add(net, name, "Softmax", [bottom])
 
 
-def softmax_loss(net, name, score, label, ignore_label=255):
+def softmax_loss(net, name, score, label, ignore_label=255, normalization=pb.LossParameter.VALID):
     """`propagate_down: false` for the label: when it is cut out of the data by
     Crop layers whose reference is a learned blob, Caffe would otherwise ask the
     loss for a label gradient and abort."""
     return add(net, name, "SoftmaxWithLoss", [score, label], propagate_down=[True, False],
                loss_param=pb.LossParameter(ignore_label=ignore_label,
-                                           normalization=pb.LossParameter.VALID))
+                                           normalization=normalization))
 
 
 def accuracy(net, name, score, label, ignore_label=255):
     return add(net, name, "Accuracy", [score, label],
                accuracy_param=pb.AccuracyParameter(ignore_label=ignore_label))
+
+
+def crf_rnn(net, name, unary, image):
+    """CRF-RNN's mean-field layer (tools/crfrnn), a Caffe Python layer with
+    crfasrnn's learning rates; its param_str stays empty, so the layer's own
+    defaults (crfasrnn's, 5 iterations in TRAIN and 10 in TEST) apply."""
+    return add(net, name, "Python", [unary, image], [name + "_score"],
+               param=[pb.ParamSpec(lr_mult=m) for m in crfrnn.LR_MULTS],
+               python_param=pb.PythonParameter(module=crfrnn.MODULE, layer=crfrnn.LAYER))
 
 
 def input_blob(net, name, shape):

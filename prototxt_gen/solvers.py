@@ -6,6 +6,7 @@ Every solver uses only fields Caffe 1.0 knows: initial weights are given to
 from dataclasses import dataclass, replace
 
 from .schema import pb
+from .spec import crfrnn
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,7 @@ class Schedule:
     base_lr: float
     max_iter: int
     drops: tuple = ()  # iterations at which the rate falls by 10x
+    momentum: float = 0.9
 
 
 SCHEDULES = {
@@ -26,13 +28,16 @@ SCHEDULES = {
     "context": Schedule(1e-3, 40000),
     # Front end + context together.
     "joint": Schedule(1e-5, 40000),
+    # CRF-RNN on top of a trained front end or joint net (python -m prototxt_gen
+    # --crf-rnn): crfasrnn's rate and momentum.
+    **{stage + "_crfrnn": Schedule(crfrnn.BASE_LR, crfrnn.MAX_ITER, momentum=crfrnn.MOMENTUM)
+       for stage in crfrnn.STAGES},
 }
 
 # Learning rates that differ from the paper's in the authors' train.py defaults
 # (docs/design.md, Schedules): only the front end (1e-4); context 1e-3 and joint 1e-5 agree.
 LR_PRESETS = {"paper": {}, "authors-code": {"frontend": 1e-4}}
 
-MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 TEST_ITER, TEST_INTERVAL, DISPLAY, SNAPSHOT = 50, 100, 5, 2000
 
@@ -51,7 +56,7 @@ def solver(schedule, train_net, test_net, snapshot_prefix, iter_size=1, cpu=Fals
     s = pb.SolverParameter(
         train_net=train_net, base_lr=schedule.base_lr,
         display=min(DISPLAY, max(1, schedule.max_iter // 3)),  # a short trial logs 3+ losses
-        max_iter=schedule.max_iter, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
+        max_iter=schedule.max_iter, momentum=schedule.momentum, weight_decay=WEIGHT_DECAY,
         snapshot=min(SNAPSHOT, schedule.max_iter), snapshot_prefix=snapshot_prefix,
         solver_mode=pb.SolverParameter.CPU if cpu else pb.SolverParameter.GPU)
     if test_net:

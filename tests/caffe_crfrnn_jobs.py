@@ -89,6 +89,33 @@ def blobs(net, weights):
     return {name: model.params["crf"][i].data[0, 0].tolist() for i, name in enumerate(NAMES)}
 
 
+def generated_nets(train, test, deploy, layer="crf_rnn", seed=0):
+    """A generated CRF-RNN net trio in real Caffe, the CRF blobs at their Potts
+    start and the learned convolutions random (He-scaled): the TRAIN net's
+    loss and the gradient each CRF blob and conv1_1 get, the TEST net's
+    outputs, the deploy net's probabilities, and every blob's shape."""
+    rng = np.random.default_rng(seed)
+    nets = {"train": caffe.Net(train, caffe.TRAIN), "test": caffe.Net(test, caffe.TEST),
+            "deploy": caffe.Net(deploy, caffe.TEST)}
+    train_net = nets["train"]
+    for name, blobs in train_net.params.items():
+        if train_net.layer_dict[name].type == "Convolution":
+            w = blobs[0].data
+            w[...] = rng.normal(0, np.sqrt(2.0 / w[0].size), w.shape)
+    loss = float(train_net.forward()["loss"])
+    train_net.backward()
+    grads = {name: float(np.abs(blob.diff).sum())
+             for name, blob in zip(NAMES, train_net.params[layer])}
+    grads["conv1_1"] = float(np.abs(train_net.params["conv1_1"][0].diff).sum())
+    tested = {k: float(v) for k, v in nets["test"].forward().items()}
+    prob = nets["deploy"].forward()["prob"]
+    return {"loss": loss, "grads": grads, "test": tested,
+            "prob_sum_error": float(np.abs(prob.sum(axis=1) - 1).max()),
+            "shapes": {phase: {k: list(b.data.shape) for k, b in n.blobs.items()}
+                       for phase, n in nets.items()},
+            "crf_blobs": [list(b.data.shape) for b in train_net.params[layer]]}
+
+
 if __name__ == "__main__":
     job, args = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps(globals()[job](**args)))

@@ -4,8 +4,8 @@ images with a deploy net and writes colour (palette) PNGs.
 The default net is the generated caffe_models/<data set>/dilationN_<data
 set>_deploy.prototxt, whose layer names are the released models', so the
 authors' .caffemodel files load into it.  `--backend onnx` runs it without
-Caffe; `--crf` adds the dense CRF.  Runs inside containers too (Python 3.6 in
-NVIDIA's Caffe image).
+Caffe; `--crf` adds the dense CRF, `--crf-rnn` the CRF-RNN layer the weights
+hold.  Runs inside containers too (Python 3.6 in NVIDIA's Caffe image).
 """
 import os
 import sys
@@ -14,6 +14,7 @@ from prototxt_gen import cli_common
 from prototxt_gen.spec.datasets import DATASETS
 
 from . import backend, crf
+from .crfrnn import trained as crf_rnn
 from .images import read_image
 from .inference import checked_net, default_net, segment
 from .palettes import write_labels
@@ -34,6 +35,7 @@ def parse_args(argv):
     p.add_argument("--gpu", type=cli_common.gpu, metavar="N", help="GPU to run on (default: CPU)")
     backend.add_argument(p)
     crf.add_arguments(p)
+    crf_rnn.add_argument(p)
     return p.parse_args(argv)
 
 
@@ -41,14 +43,20 @@ def run(args):
     dataset = DATASETS[args.dataset]
     cli_common.require_files(args.images)
     outputs = cli_common.output_paths(args.images, args.out, ".png")
-    crf_params = crf.from_args(args) if args.crf else None
-    if crf_params:
+    if args.crf and args.crf_rnn:
+        raise cli_common.UserError("--crf and --crf-rnn each refine the probabilities: choose one "
+                                   "(tools.evaluate scores both side by side)")
+    refinement = None
+    if args.crf:
+        refinement = crf.from_args(args)
         crf.require()
     net = checked_net(dataset, args.net or default_net(dataset, "joint"), args.weights, "prob",
                       args.backend, args.gpu)
+    if args.crf_rnn:
+        refinement = crf_rnn.Trained(args.weights, dataset)
     os.makedirs(args.out, exist_ok=True)
     for path, target in zip(args.images, outputs):
-        write_labels(target, segment(net, read_image(path), dataset, crf_params), dataset.name)
+        write_labels(target, segment(net, read_image(path), dataset, refinement), dataset.name)
         print(target)
     return 0
 

@@ -46,6 +46,9 @@ def model_file(dataset, name, root=os.path.join(REPO, MODELS)):
     return os.path.join(root, dataset, name)
 
 
-def deploy_file(ds, stage):
-    """The deploy net of a stage; the joint one carries the released name."""
+def deploy_file(ds, stage, crf_rnn=False):
+    """The deploy net of a stage; the joint one carries the released name, and
+    one with CRF-RNN (--crf-rnn) is <stage>_crfrnn_deploy.prototxt."""
+    if crf_rnn:
+        return net_file(stage + "_crfrnn", "deploy")
     return released_deploy(ds) if stage == "joint" else net_file(stage, "deploy")

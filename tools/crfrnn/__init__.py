@@ -6,7 +6,10 @@ MultiStageMeanfield layer as a Caffe Python layer with the same semantics.
   inference without Caffe);
 - layer.py: the Caffe Python layer, `python_param { module: "tools.crfrnn.layer"
   layer: "MultiStageMeanfield" }`; Caffe imports it by that name, so the
-  repository root must be on PYTHONPATH where `caffe train` runs.
+  repository root must be on PYTHONPATH where `caffe train` runs;
+- trained.py: a caffemodel's trained layer applied at inference (`--crf-rnn`
+  of tools.predict and tools.evaluate).
 
-Runs inside Caffe's own Python (3.6 in NVIDIA's image): NumPy and SciPy only.
+The first three run inside Caffe's own Python (3.6 in NVIDIA's image) and use
+NumPy and SciPy only; trained.py also reads caffemodels with our schema.
 """

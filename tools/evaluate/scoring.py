@@ -7,25 +7,31 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from prototxt_gen.cli_common import UserError, read_text
+from prototxt_gen.cli_common import UserError, listed, read_text
 from prototxt_gen.spec.labels import IGNORE
 
 from .. import crf
 from ..images import read_image
-from ..inference import probabilities
+from ..inference import probabilities, refined
 from ..palettes import names, read_labels
 from .confusion import confusion, iou
 from .tables import Row
 
 
 def read_pairs(path):
+    """(first, truth, image or None) per line; a relative path is read from the
+    pairs file's own folder, as every list's is (cli_common.listed).  Paths are
+    separated by tabs where a line has one (a path may then hold spaces), else
+    by any white space."""
     pairs = []
     for number, line in enumerate(read_text(path, "pairs file").splitlines(), 1):
-        fields = line.split()
+        parts = line.split("\t") if "\t" in line else line.split()
+        fields = [listed(field.strip(), path) for field in parts if field.strip()]
         if not fields:
             continue
         if len(fields) not in (2, 3):
-            raise UserError("%s:%d: expected 2 or 3 paths, got %d" % (path, number, len(fields)))
+            raise UserError("%s:%d: expected 2 or 3 paths, got %d (separate them by tabs if a "
+                            "path holds a space)" % (path, number, len(fields)))
         pairs.append((fields[0], fields[1], fields[2] if len(fields) == 3 else None))
     if not pairs:
         raise UserError("%s lists no pairs: one `PREDICTION TRUTH [IMAGE]` per line" % path)
@@ -44,21 +50,22 @@ def labels_of(path, dataset):
     return labels
 
 
-def systems(args):
-    """(row name, CRF parameters or None) of each prediction scored per image."""
+def systems(args, trained_crf_rnn=None):
+    """(row name, refinement: None, CRF parameters or a trained CRF-RNN layer)
+    of each prediction scored per image."""
     params = crf.from_args(args)
     if args.crf_search:
         return [("no CRF", None)] + [
             ("CRF w%g sxy%g srgb%g" % (p.bilateral_compat, p.bilateral_sxy, p.bilateral_srgb), p)
             for p in crf.grid(params)]
-    return [(args.name, None)] + ([(args.name + " + CRF", params)] if args.crf else [])
+    return ([(args.name, None)] + ([(args.name + " + CRF", params)] if args.crf else [])
+            + ([(args.name + " + CRF-RNN", trained_crf_rnn)] if trained_crf_rnn else []))
 
 
 def predictions(net, image, dataset, scored):
     """The label map of each scored system from one forward pass."""
     prob = probabilities(net, image, dataset)
-    return [(crf.refine(prob, image, params) if params else prob).argmax(axis=0)
-            for _, params in scored]
+    return [refined(prob, image, dataset, how).argmax(axis=0) for _, how in scored]
 
 
 def score(pairs, dataset, net, scored, examples, example_system=-1, keep=None):

@@ -8,8 +8,6 @@ from collections import namedtuple
 
 import jinja2
 
-from prototxt_gen.cli_common import atomic_output
-
 Row = namedtuple("Row", "source name ious mean")  # ious: {class name: percent}
 
 
@@ -37,7 +35,8 @@ def text_table(rows, columns):
 
 
 def write_csv(path, rows, columns):
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
+    """To `path`, a temporary name the caller renames (atomic_output)."""
+    with open(path, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["source", "name"] + list(columns) + ["mean IoU"])
         for row in rows:
@@ -47,13 +46,14 @@ def write_csv(path, rows, columns):
 
 
 def write_html(path, title, rows, columns, examples):
-    """examples: dicts with name and the paths of input (or None), prediction
-    and truth images, relative to the page."""
+    """To `path`, a temporary name the caller renames (atomic_output).  examples:
+    dicts with name and the paths of input (or None), prediction and truth
+    images, relative to the page."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.dirname(__file__)),
                              autoescape=True)
     page = env.get_template("report.html.j2").render(
         title=title, columns=columns, examples=examples,
         rows=[(r.source, r.name, [_cell(r.ious.get(c), 0) for c in columns], _cell(r.mean, 0))
               for r in rows])
-    with atomic_output(path) as tmp, open(tmp, "w") as f:
+    with open(path, "w") as f:
         f.write(page)

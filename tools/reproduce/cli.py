@@ -38,6 +38,9 @@ user would run by hand, in a work directory (default runs/<data set>):
   init_joint_W, joint_W   (with --joint) tools.weights merge, tools.train joint_solver
   evaluate_W     python -m tools.evaluate with the released-name deploy net
                  (VOC: the paper's Table 3 row beside ours)
+  with --crf-rnn (CRF-RNN, crfasrnn's recipe, on the front end and on each W):
+  frontend_crfrnn, evaluate_frontend_crfrnn   tools.train, tools.evaluate --crf-rnn
+  init_crfrnn_W (without --joint: tools.weights merge), crfrnn_W, evaluate_crfrnn_W
 
 A stage whose outputs are complete is skipped when its inputs and commands are
 those recorded in its stamp (stamps/<stage>.json); one whose inputs changed is
@@ -74,6 +77,10 @@ def parse_args(argv):
                         "front end); default: the released model's (VOC large, others basic)")
     p.add_argument("--joint", action="store_true",
                    help="also train front end + context jointly and evaluate that")
+    p.add_argument("--crf-rnn", action="store_true",
+                   help="also train CRF-RNN on the trained front end and on each context (or "
+                        "joint) net, and evaluate each with --crf-rnn (VOC: beside the paper's "
+                        "'+ CRF-RNN' rows of Table 3)")
     p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...",
                    help="GPU(s) for training, with solvers written for that many GPUs "
                         "(prototxt_gen --gpus); features and evaluation use the first")
@@ -225,7 +232,8 @@ def results(work):
             continue
         with open(path) as f:
             table = list(csv.DictReader(f))
-        ours = next((r for r in table if r["source"].startswith("this evaluation")), None)
+        ours = [r for r in table if r["source"].startswith("this evaluation")]
+        ours = ours[-1] if ours else None  # with --crf-rnn: the CRF-RNN row
         paper = next((r for r in table if r["source"] == PAPER_TABLE
                       and r["name"] == PAPER_ROWS.get(name)), None)
         if ours:

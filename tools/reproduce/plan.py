@@ -17,12 +17,17 @@ from prototxt_gen.schema import pb
 from prototxt_gen.spec import paths
 from prototxt_gen.spec.datasets import DATASETS
 
+from ..data.samples import files, paired
+from ..data.voc_sbd import voc_inputs
+
 # Our rows beside the paper's (Table 3, VOC 2012 val, as tools.evaluate --compare writes them).
-PAPER_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large"}
+PAPER_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large",
+              "frontend_crfrnn": "Front end + CRF-RNN", "crfrnn_basic": "Front + Basic + CRF-RNN",
+              "crfrnn_large": "Front + Large + CRF-RNN"}
 PAPER_TABLE = "paper, Table 3 (VOC 2012 val)"
 GENERATOR_OPTIONS = ("crop", "batch", "iter_size", "context_crop", "context_batch", "test_iter",
                      "deploy_size", "lr_preset", "context_padding")
-GENERATOR_FLAGS = ("cpu", "train_upsampled", "no_test_net")
+GENERATOR_FLAGS = ("cpu", "train_upsampled", "no_test_net", "crf_rnn")
 
 
 @dataclass
@@ -98,13 +103,17 @@ class Recipe:
         return self.args.context or [DATASETS[self.ds].context_width]
 
     def names(self):
+        crf_rnn = self.args.crf_rnn
         names = ["nets", "data", "lists", "init_frontend", "frontend", "features", "context_data",
-                 "evaluate_frontend"]
+                 "evaluate_frontend"] + ["frontend_crfrnn", "evaluate_frontend_crfrnn"] * crf_rnn
         for w in self.widths():
             names += ["init_context_" + w, "context_" + w]
             if self.args.joint:
                 names += ["init_joint_" + w, "joint_" + w]
             names.append("evaluate_" + w)
+            if crf_rnn:  # on the joint net's weights, or on the front end and context merged
+                names += ([] if self.args.joint else ["init_crfrnn_" + w]) + [
+                    "crfrnn_" + w, "evaluate_crfrnn_" + w]
         return names
 
     def stage(self, name):
@@ -145,12 +154,14 @@ class Recipe:
         out = ["--lmdb-root", paths.LMDB_ROOT] + (["--crop", str(a.crop)] if a.crop else [])
         if a.voc:
             steps = [["tools.data", "voc", "--voc", a.voc, "--sbd", a.sbd] + out]
-            inputs = [a.voc, a.sbd]
+            inputs = voc_inputs(a.voc, a.sbd)
         else:
             steps = [["tools.data", "lists", "--dataset", self.ds, "--split", split,
                       "--images", getattr(a, split + "_images"), "--labels", getattr(a, split + "_labels")]
                      + out for split in ("train", "val")]
-            inputs = [a.train_images, a.train_labels, a.val_images, a.val_labels]
+            # the lists and, by content, every image and label they name
+            inputs = [a.train_images, a.train_labels, a.val_images, a.val_labels] + files(
+                paired(a.train_images, a.train_labels) + paired(a.val_images, a.val_labels))
         lmdbs = [self.lmdb(split) for split in ("train", "val")]
         return Stage("data", steps, inputs, [p + ".json" for p in lmdbs], force=("--force",))
 
@@ -165,12 +176,12 @@ class Recipe:
                 Write("lists/%s_labels.txt" % split, "labels of " + lmdb,
                       lambda pairs=pairs: lines(l for _, l in pairs())),
                 Write("lists/%s_features.txt" % split, "their stored scores under features/" + split,
-                      lambda pairs=pairs, split=split: lines(
-                          "features/%s/%s.npy" % (split, os.path.splitext(os.path.basename(i))[0])
+                      lambda pairs=pairs, split=split: lines(  # read from lists/: ../features
+                          "../features/%s/%s.npy" % (split, os.path.splitext(os.path.basename(i))[0])
                           for i, _ in pairs())),
             ]
         steps.append(Write("lists/val_pairs.txt", "image and label of each validation sample",
-                           lambda: lines("%s %s" % p for p in manifest_samples(
+                           lambda: lines("%s\t%s" % p for p in manifest_samples(
                                os.path.join(self.args.work, self.lmdb("val"))))))
         return Stage("lists", steps, [self.lmdb(s) + ".json" for s in ("train", "val")],
                      [s.path for s in steps])
@@ -229,24 +240,49 @@ class Recipe:
         return self.train_stage("context_" + width, self.model(width, paths.solver_file("context")),
                                 "init/context_%s.caffemodel" % width)
 
-    def init_joint(self, width):
-        out = "init/joint_%s.caffemodel" % width
+    def merged(self, stage, width):
+        """The front end and the context module merged for a joint net
+        (`stage`: joint or joint_crfrnn) -> init/<its name>_W.caffemodel."""
+        name = "joint" if stage == "joint" else "crfrnn"
+        out = "init/%s_%s.caffemodel" % (name, width)
         context = self.final(self.model(width, paths.solver_file("context")))[1]
-        net = self.model(width, paths.net_file("joint", "train"))
-        return Stage("init_joint_" + width, [["tools.weights", "merge", self.frontend_weights(), context,
-                                              net, out]], [self.frontend_weights(), context, net], [out],
-                     result=out)
+        net = self.model(width, paths.net_file(stage, "train"))
+        front = self.frontend_weights()
+        return Stage("init_%s_%s" % (name, width),
+                     [["tools.weights", "merge", front, context, net, out]],
+                     [front, context, net], [out], result=out)
+
+    def init_joint(self, width):
+        return self.merged("joint", width)
 
     def joint(self, width):
         return self.train_stage("joint_" + width, self.model(width, paths.solver_file("joint")),
                                 "init/joint_%s.caffemodel" % width)
 
+    # ---- CRF-RNN (--crf-rnn): crfasrnn's recipe on each trained net ---------------------
+
+    def frontend_crfrnn(self):
+        return self.train_stage("frontend_crfrnn",
+                                self.model("front", paths.solver_file("frontend_crfrnn")),
+                                self.frontend_weights())
+
+    def init_crfrnn(self, width):
+        return self.merged("joint_crfrnn", width)
+
+    def crfrnn(self, width):
+        init = (self.final(self.model(width, paths.solver_file("joint")))[1] if self.args.joint
+                else "init/crfrnn_%s.caffemodel" % width)
+        return self.train_stage("crfrnn_" + width,
+                                self.model(width, paths.solver_file("joint_crfrnn")), init)
+
     # ---- evaluation -------------------------------------------------------------------
 
-    def evaluate_stage(self, name, weights, net, label, inputs=None):
+    def evaluate_stage(self, name, weights, net, label, inputs=None, crf_rnn=False):
+        """With `crf_rnn`, the rows LABEL and LABEL + CRF-RNN (the layer the
+        weights hold); the summary takes the last."""
         out = "evaluation/" + name.split("_", 1)[1]
         argv = ["tools.evaluate", "lists/val_pairs.txt", "--dataset", self.ds, "--weights", weights,
-                "--net", net, "--name", label, "--out", out]
+                "--net", net, "--name", label, "--out", out] + ["--crf-rnn"] * crf_rnn
         argv += self.one_gpu()
         if self.ds == "pascal_voc":
             argv.append("--compare")
@@ -272,3 +308,16 @@ class Recipe:
                                    deploy, merged])
             return stage
         return self.evaluate_stage("evaluate_" + width, weights, deploy, label)
+
+    def evaluate_frontend_crfrnn(self):
+        weights = self.final(self.model("front", paths.solver_file("frontend_crfrnn")))[1]
+        return self.evaluate_stage("evaluate_frontend_crfrnn", weights,
+                                   self.model("front", paths.net_file("frontend", "deploy")),
+                                   "front end", crf_rnn=True)
+
+    def evaluate_crfrnn(self, width):
+        weights = self.final(self.model(width, paths.solver_file("joint_crfrnn")))[1]
+        label = "front end + %s context%s" % (width, " (joint)" if self.args.joint else "")
+        return self.evaluate_stage("evaluate_crfrnn_" + width, weights,
+                                   self.model(width, paths.released_deploy(DATASETS[self.ds])),
+                                   label, crf_rnn=True)

@@ -9,12 +9,14 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 from collections import deque
 from dataclasses import dataclass
 
 from tqdm import tqdm
 
 from prototxt_gen.cli_common import UserError
+from prototxt_gen.spec import paths
 from tools.backend import gpu_problem
 
 from . import caffe_log
@@ -61,6 +63,19 @@ def cpu_fix(solvers):
         return ("leave out --gpu and regenerate the solvers for the CPU with "
                 "python -m prototxt_gen --cpu")
     return "leave out --gpu to train on the CPU"
+
+
+def caffe_env(solver):
+    """`caffe train`'s environment: progress at INFO level; for a net with a
+    Python layer (CRF-RNN's, tools/crfrnn), PYTHONPATH also names the
+    repository root and this Python's site-packages, since the Python that
+    Caffe embeds imports the layer by module name and may lack NumPy and SciPy."""
+    env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")
+    if any(layer.type == "Python" for net in solver.nets() for layer in net.layer):
+        env["PYTHONPATH"] = os.pathsep.join(
+            [paths.REPO, sysconfig.get_paths()["purelib"]]
+            + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
 
 
 def say(message):
@@ -124,7 +139,7 @@ class Run:
         record = LossRecord(self.csv_path, resume_from=start)
         bar = tqdm(total=self.solver.max_iter, initial=start, unit="it", dynamic_ncols=True,
                    desc=self.solver.name, file=sys.stderr)
-        env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")  # progress is INFO
+        env = caffe_env(self.solver)
         interrupts = []
         with open(self.log_path, "a") as log:
             log.write("==== %s  %s\n" % (datetime.datetime.now().isoformat(timespec="seconds"),

@@ -12,10 +12,10 @@ from prototxt_gen.spec import overridden
 from prototxt_gen.spec.datasets import DATASETS
 
 from . import WeightsError
-from .caffemodel import Caffemodel, slow_backend_warning, write
-from .identity import AUTHORS_STD, context_init
+from .caffemodel import ALLOW_NONFINITE, Caffemodel, slow_backend_warning, write
+from .identity import AUTHORS_STD, MAX_STD, context_init
 from .merge import merge
-from .netcheck import fit, load_net
+from .netcheck import crf_rnn_layers, fit, load_net
 from .npz import Npz, describe, save
 from .vgg16 import default_net, front_end_init, without_filler
 
@@ -38,8 +38,20 @@ def noise(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError("%r is not a number" % text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError("%s: a standard deviation must be >= 0" % text)
+    if not 0 <= value <= MAX_STD:
+        raise argparse.ArgumentTypeError("%s: a standard deviation must be >= 0 and at most %.3g, "
+                                         "or Caffe's float32 weights overflow" % (text, MAX_STD))
+    return value
+
+
+def seed(text):
+    """numpy seeds are whole numbers >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("%d: a seed must be >= 0" % value)
     return value
 
 
@@ -49,8 +61,9 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("to-npz", help="caffemodel -> .npz; prints the manifest",
-                       description="Every blob of every layer as an array `<layer>/<index>`, "
-                                   "plus a JSON manifest `manifest`. Legacy V1 files get Caffe's "
+                       description="Every blob of every layer as an array `<layer>/<index>` "
+                                   "in float32, as Caffe reads it (double_data cast), plus a "
+                                   "JSON manifest `manifest`. Legacy V1 files get Caffe's "
                                    "upgraded shapes (InnerProduct 1x1xMxN -> MxN, biases "
                                    "1x1x1xN -> N).")
     c.add_argument("model", metavar="MODEL.caffemodel")
@@ -86,12 +99,14 @@ def parser():
     c.add_argument("--classes", type=positive, help="C (default: the data set's)")
     c.add_argument("--noise", type=noise, default=AUTHORS_STD,
                    help="std of the noise (default %(default)s, the authors'; 0 gives eq. 4)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed, default=0)
     c.add_argument("--net", metavar="NET.prototxt", help="also check against this net")
 
     c = sub.add_parser("merge", help="front end + context module -> joint net weights",
                        description="All layers of both, checked against the joint net: missing, "
-                                   "unexpected and misshapen layers are errors.")
+                                   "unexpected and misshapen layers are errors; a CRF-RNN layer "
+                                   "(a --crf-rnn net) may be missing: it starts from crfasrnn's "
+                                   "Potts values.")
     c.add_argument("front_end", metavar="FRONTEND.caffemodel")
     c.add_argument("context", metavar="CONTEXT.caffemodel")
     c.add_argument("net", metavar="JOINT.prototxt")
@@ -114,10 +129,10 @@ def parser():
     c.add_argument("--output", action="append", metavar="BLOB",
                    help="blob to expose as an output, repeatable (default: the net's outputs, "
                         "e.g. prob)")
-    for name, c in sub.choices.items():
-        if name != "to-onnx":
-            c.add_argument("--allow-nonfinite", action="store_true",
-                           help="write NaN or infinite weights instead of refusing them")
+    for c in sub.choices.values():
+        c.add_argument("--allow-nonfinite", action="store_true",
+                       help="write NaN or infinite weights (as Caffe reads them: float32) "
+                            "instead of refusing them")
     return p
 
 
@@ -126,7 +141,8 @@ def _to_onnx(args):
         from . import onnx_export
     except ImportError as e:
         raise WeightsError("to-onnx needs the onnx package (%s): pip install -e .[onnx]" % e)
-    model = onnx_export.export(args.net, args.model, args.output)
+    model = onnx_export.export(args.net, args.model, args.output,
+                               None if args.allow_nonfinite else ALLOW_NONFINITE)
     onnx_export.save(model, args.out)
     shapes = ["%s %s" % (v.name, "x".join(str(d.dim_value or d.dim_param)
                                            for d in v.type.tensor_type.shape.dim))
@@ -165,7 +181,11 @@ def run(args):
         ds = overridden(DATASETS[args.dataset], context_layers=args.layers,
                         context_width=args.width)
         module = overridden(ds.context(), classes=args.classes)
-        layers = context_init(module, args.noise, args.seed)
+        try:
+            layers = context_init(module, args.noise, args.seed)
+        except MemoryError as e:  # numpy names the size: "Unable to allocate 671. GiB ..."
+            raise WeightsError("a context module of %d classes does not fit in memory (%s); "
+                               "give fewer --classes" % (module.classes, e))
         if args.net:
             net = load_net(args.net)
             return _written(args, net, *fit(net, layers, required=()))
@@ -174,7 +194,8 @@ def run(args):
         return _to_onnx(args)
     net = load_net(args.net)
     layers = merge(Caffemodel(args.front_end), Caffemodel(args.context))
-    return _written(args, net, *fit(net, layers))
+    everything_but_crf_rnn = {layer.name for layer in net.layer} - crf_rnn_layers(net)
+    return _written(args, net, *fit(net, layers, required=everything_but_crf_rnn))
 
 
 def main(argv=None):
