@@ -79,13 +79,14 @@ def _meets(state, rule):
             and not any(s in state.stage for s in rule.not_stage))
 
 
-def at_phase(net, phase):
+def at_phase(net, phase, level=0):
     """`net` with the layers Caffe builds at `phase` (Net::FilterNet), in the state
     that Net(file, phase) sets, as pycaffe and `caffe test` load a net: that phase,
-    level 0 and the stages of the file's own `state`.  A layer without rules is
-    kept; one with include rules only if its state meets one of them; one with
-    exclude rules unless it meets one."""
-    state = pb.NetState(phase=phase, level=0, stage=net.state.stage)
+    level 0 and the stages of the file's own `state` (`caffe train` keeps the
+    file's level too: pass it).  A layer without rules is kept; one with include
+    rules only if its state meets one of them; one with exclude rules unless it
+    meets one."""
+    state = pb.NetState(phase=phase, level=level, stage=net.state.stage)
     kept = pb.NetParameter()
     kept.CopyFrom(net)
     kept.state.CopyFrom(state)

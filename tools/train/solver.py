@@ -40,15 +40,6 @@ def intact(path):
         return False
 
 
-def in_training(layer):
-    """Whether Caffe puts `layer` into the TRAIN phase's net, as far as the phase
-    alone decides (include/exclude rules naming levels or stages are taken as met)."""
-    if any(r.HasField("phase") and r.phase == pb.TRAIN for r in layer.exclude):
-        return False
-    return not layer.include or any(not r.HasField("phase") or r.phase == pb.TRAIN
-                                    for r in layer.include)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     iteration: int
@@ -130,16 +121,26 @@ class Solver:
         return (self.param.HasField("solver_mode")
                 and self.param.solver_mode == pb.SolverParameter.GPU)
 
+    @cached_property
+    def _training(self):
+        """The training net's layers as `caffe train` builds them: phase TRAIN, with
+        the file's own level and stages (shapes.at_phase; a solver's train_state,
+        outside our schema, aside)."""
+        path = self.train_path()
+        net = self._nets[path]
+        try:
+            return shapes.at_phase(net, pb.TRAIN, net.state.level).layer
+        except ReportError as e:  # rules Caffe refuses
+            raise UserError("%s: %s" % (path, e))
+
     def batch(self):
         """Samples per forward pass of the training net's Data layers (None: none)."""
-        sizes = [layer.data_param.batch_size for layer in self._nets[self.train_path()].layer
-                 if layer.type == "Data" and in_training(layer)]
-        return sum(sizes) or None
+        return sum(layer.data_param.batch_size for layer in self._training
+                   if layer.type == "Data") or None
 
     def python_layers(self):
         """Python layers of the training net: Caffe's multi-GPU training aborts on them."""
-        return [layer.name for layer in self._nets[self.train_path()].layer
-                if layer.type == "Python" and in_training(layer)]
+        return [layer.name for layer in self._training if layer.type == "Python"]
 
     def context_layers(self):
         """Learned context convolutions of the training net (ctx_* / ct_*; not the
