@@ -218,15 +218,14 @@ class Run:
                                   cpu_fix([self.solver]))
             if problem:
                 raise UserError("%s (full log: %s)" % (problem, self.log_path))
-        if code != 0 and self.resumed and any(
-                said in line for line in self.errors for said in OTHER_NET):
+        other = code != 0 and self.resumed and next(
+            (line for line in self.errors if any(said in line for said in OTHER_NET)), None)
+        if other:
             raise UserError("%s: the snapshot it resumes, %s, is of another net (Caffe: %s); "
                             "move the solver's snapshots aside, or change its snapshot_prefix, "
                             "to start afresh (full log: %s)" % (
                                 os.path.relpath(self.solver.path), self.resumed.state,
-                                next(line for line in self.errors
-                                     if any(said in line for said in OTHER_NET)).split("] ", 1)[-1],
-                                self.log_path))
+                                other.split("] ", 1)[-1], self.log_path))
         if code != 0:
             say("caffe failed (exit code %d); full log: %s; it says:\n  %s" % (
                 code, self.log_path, "\n  ".join(self.errors[-3:] or self.tail)))
