@@ -1,7 +1,7 @@
 """The contract every command keeps, in one place: bad input is one line
 `<prog>: error: ...` and exit code 2; Ctrl-C is exit 130 without a traceback;
 a closed pipe (`... | head`) ends quietly; outputs are written whole, through
-symlinks, and never over an input.
+symlinks, into folders made as needed, and never over an input.
 
 Only `UserError` (and the few OS errors listed in `main`) become messages;
 anything else is our bug and keeps its traceback.  The argument types every
@@ -250,19 +250,54 @@ def output_paths(sources, folder, extension, inputs=None):
     return list(made)
 
 
+def make_folder(folder, output):
+    """Makes `folder` and its missing parents, so that an output may name a folder
+    not made yet (init/frontend.caffemodel on a fresh clone); returns the
+    folders made, deepest first."""
+    made = []
+    while not os.path.isdir(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        for path in reversed(made):
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                if not os.path.isdir(path):  # else another process made it just now
+                    raise
+    except OSError as e:  # a file where a folder must go, no permission, a read-only disk
+        remove_folders(made)
+        why = "a file is in the way" if e.errno == errno.EEXIST else e.strerror or e
+        raise UserError("cannot make the folder %s for %s: %s" % (e.filename, output, why))
+    return made
+
+
+def remove_folders(folders):
+    """Removes the folders make_folder made, deepest first, where still empty."""
+    for path in folders:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
 @contextlib.contextmanager
 def atomic_output(path, inputs=()):
     """Yields a temporary name in the directory of the file `path` leads to (a
-    symlink is written through); the file replaces that target only once the
-    block has succeeded, so a failure or Ctrl-C leaves the old file (or none)."""
+    symlink is written through; missing folders are made); the file replaces
+    that target only once the block has succeeded, so a failure or Ctrl-C
+    leaves the old file (or none, and no folder made for it)."""
     refuse_overwrite(path, inputs)
     target = os.path.realpath(path)
     if os.path.isdir(target):
         raise UserError("output %s is a directory; give a file name" % path)
+    made = make_folder(os.path.dirname(target), path)
     tmp = os.path.join(os.path.dirname(target), ".%s.tmp%d" % (os.path.basename(target), os.getpid()))
+    done = False
     try:
         yield tmp
         os.replace(tmp, target)
+        done = True
     except OSError as e:
         if e.filename not in (tmp, target) and not (e.filename is None
                                                     and e.errno in DISK_ERRNOS):
@@ -271,3 +306,5 @@ def atomic_output(path, inputs=()):
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+        if not done:
+            remove_folders(made)

@@ -277,7 +277,7 @@ CASES = [
         ["to-npz", truncate(ws / "w.caffemodel", 0.7), "o.npz"], "truncated")),
     ("to-npz-text-file", "tools.weights", lambda ws: (["to-npz", "pairs.txt", "o.npz"], "pairs.txt")),
     ("reproduce-missing-vgg", "tools.reproduce", lambda ws: (
-        ["camvid", "--vgg", "nowhere.caffemodel"] + RECIPE_LISTS + ["--dry-run"], "nowhere")),
+        ["camvid", "--vgg", "nowhere.caffemodel"] + RECIPE_LISTS + ["--cpu"], "nowhere")),
     ("reproduce-voc-without-sbd", "tools.reproduce",
      lambda ws: (["pascal_voc", "--vgg", "w.caffemodel", "--voc", "."], "--sbd")),
     ("reproduce-work-is-a-file", "tools.reproduce", lambda ws: (
@@ -288,8 +288,8 @@ CASES = [
     ("reproduce-gpu-solvers-without-gpu", "tools.reproduce", lambda ws: (
         ["camvid", "--vgg", "w.caffemodel"] + RECIPE_LISTS, "--cpu")),
     ("to-npz-directory", "tools.weights", lambda ws: (["to-npz", "fx", "o.npz"], "fx")),
-    ("to-npz-output-folder-missing", "tools.weights",
-     lambda ws: (["to-npz", "w.caffemodel", "no/such/o.npz"], "no/such/o.npz")),
+    ("to-npz-output-folder-is-a-file", "tools.weights",
+     lambda ws: (["to-npz", "w.caffemodel", "pairs.txt/o.npz"], "pairs.txt/o.npz")),
     ("to-npz-output-is-a-directory", "tools.weights",
      lambda ws: (["to-npz", "w.caffemodel", "fx"], "directory")),
     ("to-npz-nan-weights", "tools.weights",

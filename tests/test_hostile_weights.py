@@ -195,8 +195,8 @@ WEIGHT_COMMANDS = [
         write_layers(ws / "rest.caffemodel", {k: bn_layers()[k] for k in ("bn", "sc")}),
         "bn.prototxt", "o.caffemodel"], "as Caffe reads them")),
     ("vgg16-double-data-overflows", lambda ws: ([
-        "vgg16", with_doubles(write_vgg_v1(ws / "vgg.caffemodel", NARROW), "conv1_1", 1,
-                              [1e300] * NARROW["conv1_1"]), "o.caffemodel", "--net",
+        "vgg16", "--any-vgg", with_doubles(write_vgg_v1(ws / "vgg.caffemodel", NARROW), "conv1_1",
+                                           1, [1e300] * NARROW["conv1_1"]), "o.caffemodel", "--net",
         write_net(ws / "front.prototxt", narrow(deploy_net(DATASETS["camvid"], "frontend")))],
         "'conv1_1' blob 1")),
     ("identity-noise-overflows", lambda ws: (

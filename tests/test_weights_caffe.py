@@ -75,7 +75,7 @@ def test_our_v1_upgrade_is_caffes(tmp_path, vgg_full):
 def test_full_size_vgg16_becomes_a_front_end_caffe_loads(tmp_path, vgg_full):
     path, source = vgg_full
     out = tmp_path / "front_end_init.caffemodel"
-    result = run_cli("vgg16", path, out)
+    result = run_cli("vgg16", path, out, "--any-vgg")
     assert result.returncode == 0, result.stderr
     assert "left to the net's fillers: fc-final" in result.stdout
     net = write_net(tmp_path / "front_end.prototxt", default_net())

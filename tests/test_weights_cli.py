@@ -39,7 +39,8 @@ def files(tmp_path_factory):
 
 def test_every_command_end_to_end(files):
     d = files["dir"]
-    out = run_cli("vgg16", files["vgg"], d / "front.caffemodel", "--net", files["front_net"])
+    out = run_cli("vgg16", files["vgg"], d / "front.caffemodel", "--net", files["front_net"],
+                  "--any-vgg")
     assert out.returncode == 0 and out.stdout.startswith("wrote")
     assert "left to the net's fillers: final" in out.stdout
     out = run_cli("identity", d / "context.caffemodel", "--dataset", "kitti",
@@ -97,9 +98,9 @@ def test_truncated_caffemodel_gets_one_line_and_exit_2(files, cut):
 
 
 def test_not_a_caffemodel_and_a_misfit_get_one_line(files):
-    one_line_error(run_cli("vgg16", files["front_net"], files["dir"] / "x.caffemodel"),
-                   "not a caffemodel")
-    one_line_error(run_cli("vgg16", files["vgg"], files["dir"] / "x.caffemodel"),
+    one_line_error(run_cli("vgg16", files["front_net"], files["dir"] / "x.caffemodel",
+                           "--any-vgg"), "not a caffemodel")
+    one_line_error(run_cli("vgg16", files["vgg"], files["dir"] / "x.caffemodel", "--any-vgg"),
                    "conv1_1/0 is 4x3x3x3, the net needs 64x3x3x3")
     assert not (files["dir"] / "x.caffemodel").exists()
 

@@ -6,6 +6,7 @@ function for tools.tiling.tiled, so tiling, zoom and reports stay shared.
 
 Runs inside containers too (Python 3.6): the ONNX modules load only for `onnx`.
 """
+import importlib.util
 import os
 import re
 import subprocess
@@ -83,6 +84,48 @@ def open_net(backend, prototxt, weights, gpu=None, checked=None):
     return OnnxNet(prototxt, weights, gpu, checked)
 
 
+# What `import caffe` imports beyond this project's own dependencies (numpy,
+# scipy, protobuf): module -> the package that installs it.
+PYCAFFE_IMPORTS = (("six", "six"), ("skimage", "scikit-image"))
+
+
+def pycaffe_problem(error, find_spec=importlib.util.find_spec):
+    """One line for an ImportError of `import caffe`: the Python packages pycaffe
+    imports that are missing here, with the pip command, and where pycaffe itself
+    comes from when it is not found."""
+    missing = [package for module, package in PYCAFFE_IMPORTS if find_spec(module) is None]
+    name = getattr(error, "name", None) or ""
+    top = name.split(".")[0]
+    other = top and top != "caffe" and top not in dict(PYCAFFE_IMPORTS)
+    if other:
+        missing.append(top)  # another module pycaffe imports; its package is likely so named
+    pip = "%s -m pip install " % shown_python()
+    install = pip + " ".join(missing) + (
+        "" if other else " (or, in this checkout, %s-e .[caffe])" % pip)
+    needs = "the Python package%s %s" % ("s" if len(missing) > 1 else "", ", ".join(missing))
+    if missing and name != "caffe":
+        return "cannot import pycaffe (%s): it needs %s, missing here: %s" % (error, needs, install)
+    return ("cannot import pycaffe (%s): source the env file tools/install_caffe.sh prints, or run "
+            "in a Caffe image%s" % (error, "; it also needs %s: %s" % (needs, install)
+                                    if missing else ""))
+
+
+def shown_python():
+    """This interpreter as a user would type it: .venv/bin/python in the checkout."""
+    if not sys.executable:
+        return "python3"
+    relative = os.path.relpath(sys.executable)
+    return relative if not relative.startswith("..") else sys.executable
+
+
+def import_pycaffe():
+    try:
+        import caffe
+    except ImportError as e:
+        raise UserError(pycaffe_problem(e))
+    return caffe
+
+
 # pycaffe sets up GPU argv[1], and nothing else (run by this interpreter, in this
 # environment and folder, it is the pycaffe this process loads).
 PYCAFFE_GPU = "import sys, caffe; caffe.set_device(int(sys.argv[1])); caffe.set_mode_gpu()"
@@ -93,11 +136,7 @@ class CaffeNet:
 
     def __init__(self, prototxt, weights, gpu=None):
         os.environ.setdefault("GLOG_minloglevel", "1")  # no INFO dump of every layer
-        try:
-            import caffe  # here: --backend onnx runs without Caffe
-        except ImportError as e:
-            raise UserError("cannot import pycaffe (%s): source the env file "
-                            "tools/install_caffe.sh prints, or run in a Caffe image" % e)
+        caffe = import_pycaffe()  # here: --backend onnx runs without Caffe
         if gpu is None:
             caffe.set_mode_cpu()
         else:

@@ -4,10 +4,18 @@ Caffe logs the loss of an iteration before its learning rate, so a row is
 written when its rate arrives (or without one, e.g. the loss Caffe prints
 after the last iteration).  A resumed run keeps the rows before the
 iteration it resumes from, so the CSV always covers the whole run.
+
+An earlier run's CSV is replaced only once the new run has a row to add: a
+rerun that fails at once (bad weights, Caffe exits) leaves it as it was.
+The first row writes the kept rows and itself to a new file that replaces
+the old one whole; later rows are appended to it as they come, so the CSV
+can be followed while Caffe trains.
 """
 import csv
 import math
 import os
+
+from prototxt_gen.cli_common import atomic_output
 
 HEADER = ("iteration", "loss", "lr")
 
@@ -29,17 +37,37 @@ def read_rows(path):
 
 class LossRecord:
     def __init__(self, path, resume_from=None):
-        kept = [r for r in read_rows(path) if r[0] < resume_from] if resume_from else []
-        self.rows = []
+        self.path = path
+        self.rows = [r for r in read_rows(path) if r[0] < resume_from] if resume_from else []
+        self.added = 0  # rows of this run
         self._pending = None
-        self._file = open(path, "w", newline="")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(HEADER)
-        for row in kept:
-            self._emit(row)
+        self._file = None  # open once this run has a row
 
     def _emit(self, row):
         self.rows.append(row)
+        self.added += 1
+        if self._file is None:
+            self._start()
+        else:
+            self._write(row)
+
+    def _start(self):
+        """The kept rows and the first new one, replacing the earlier CSV whole;
+        the file stays open (under its final name) for the rows to come."""
+        try:
+            with atomic_output(self.path) as tmp:
+                self._file = open(tmp, "w", newline="")
+                self._csv = csv.writer(self._file)
+                self._csv.writerow(HEADER)
+                for row in self.rows:
+                    self._write(row)
+        except BaseException:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            raise
+
+    def _write(self, row):
         self._csv.writerow([row[0], repr(row[1]), "" if row[2] is None else repr(row[2])])
         self._file.flush()
 
@@ -62,4 +90,5 @@ class LossRecord:
 
     def close(self):
         self._flush_pending()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

@@ -1,6 +1,8 @@
 """Runs one solver to the end: resume or start, follow Caffe's log, stop on
 divergence, and leave the log, the loss CSV and the loss curve beside the
 snapshots (<snapshot dir>/<stage>.log, <stage>_loss.csv, <stage>_loss.png).
+A run that logs no loss (Caffe fails at once) leaves an earlier run's CSV
+and curve as they were.
 """
 import datetime
 import math
@@ -170,7 +172,8 @@ class Run:
         interrupted = bool(interrupts)
         bar.close()
         record.close()
-        plot_losses(record.finite_rows(), self.png_path, self.solver.name)
+        if record.added:  # a run that logged no loss leaves the earlier curve as it was
+            plot_losses(record.finite_rows(), self.png_path, self.solver.name)
         return self.outcome(code, interrupted)
 
     def follow(self, event, record, bar):

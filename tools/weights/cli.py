@@ -9,6 +9,7 @@ import sys
 from prototxt_gen import cli_common
 from prototxt_gen.cli_common import Parser, dataset, positive
 from prototxt_gen.spec import overridden
+from prototxt_gen.spec import vgg16 as vgg16_facts
 from prototxt_gen.spec.datasets import DATASETS
 
 from . import WeightsError
@@ -17,19 +18,36 @@ from .identity import AUTHORS_STD, MAX_STD, context_init
 from .merge import merge
 from .netcheck import crf_rnn_layers, fit, load_net
 from .npz import Npz, describe, save
-from .vgg16 import default_net, front_end_init, without_filler
+from .vgg16 import RANDOM, default_net, front_end_init, random_init, verify, without_filler
 
 PROG = "python -m tools.weights"
 DESCRIPTION = """\
 Weight tools for the dilated-convolution nets (no Caffe needed):
   to-npz    caffemodel (current or legacy V1 format) -> .npz + manifest
   from-npz  .npz -> caffemodel, checked against a net prototxt
-  vgg16     ImageNet VGG-16 caffemodel -> the front end's initial weights
+  vgg16     ImageNet VGG-16 caffemodel (checksum verified) -> the front end's
+            initial weights; `random` in place of the file: smoke-test weights
   identity  identity-initialized context module (paper eq. 4, 5)
   merge     trained front end + trained context module -> joint net weights
   to-onnx   deploy prototxt + caffemodel -> ONNX model (opset 17), checked
 Fixed bilinear Deconvolution layers of the net (Cityscapes' ctx_upsample) get
 their weights written too.
+"""
+
+VGG16_DESCRIPTION = """\
+conv1_1..conv5_3 copied, fc6 reshaped to 4096x512x7x7, fc7 to 4096x4096x1x1,
+fc8 dropped; the classifier (final / fc-final) is left to its filler
+(Gaussian std 0.001).
+
+The file must be the published %s (%d bytes):
+  %s
+  sha256 %s
+--any-vgg skips this check, for another VGG-16 file.
+
+The word `random` in place of the file writes random weights of the same
+shapes (Caffe's xavier filler, zero biases) to smoke-test the pipeline
+without the file: not ImageNet weights, useless for the paper's numbers.
+(A file named random: give ./random.)
 """
 
 
@@ -78,13 +96,18 @@ def parser():
     c.add_argument("out", metavar="OUT.caffemodel")
 
     c = sub.add_parser("vgg16", help="ImageNet VGG-16 -> front-end initial weights",
-                       description="conv1_1..conv5_3 copied, fc6 reshaped to 4096x512x7x7, fc7 "
-                                   "to 4096x4096x1x1, fc8 dropped; the classifier (final / "
-                                   "fc-final) is left to its filler (Gaussian std 0.001).")
-    c.add_argument("vgg", metavar="VGG_ILSVRC_16_layers.caffemodel")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=VGG16_DESCRIPTION % (vgg16_facts.FILE, vgg16_facts.SIZE,
+                                                        vgg16_facts.URL, vgg16_facts.SHA256))
+    c.add_argument("vgg", metavar="VGG_ILSVRC_16_layers.caffemodel|random")
     c.add_argument("out", metavar="OUT.caffemodel")
     c.add_argument("--net", metavar="NET.prototxt",
                    help="front-end net to check against (default: the generated front end)")
+    c.add_argument("--any-vgg", action="store_true",
+                   help="skip the checksum: a VGG-16 that is not the published file (converted, "
+                        "or a synthetic one for tests); its layers are still checked against "
+                        "the net")
+    c.add_argument("--seed", type=seed, default=0, help="seed of `random` weights (default 0)")
 
     c = sub.add_parser("identity", help="identity-initialized context module",
                        description="Context module weights by paper eq. 4/5 "
@@ -106,7 +129,9 @@ def parser():
                        description="All layers of both, checked against the joint net: missing, "
                                    "unexpected and misshapen layers are errors; a CRF-RNN layer "
                                    "(a --crf-rnn net) may be missing: it starts from crfasrnn's "
-                                   "Potts values.")
+                                   "Potts values. A fixed bilinear upsampling layer the net lacks "
+                                   "(Cityscapes' front end `upsample`, the joint net's "
+                                   "`ctx_upsample`) is left out: it holds nothing learned.")
     c.add_argument("front_end", metavar="FRONTEND.caffemodel")
     c.add_argument("context", metavar="CONTEXT.caffemodel")
     c.add_argument("net", metavar="JOINT.prototxt")
@@ -175,6 +200,14 @@ def run(args):
         return _written(args, net, *fit(net, Npz(args.npz).layers, required=()))
     if args.command == "vgg16":
         net = load_net(args.net) if args.net else default_net()
+        if args.vgg == RANDOM:
+            layers = random_init(net, args.seed)
+            return _written(args, net, *fit(net, layers, required=without_filler(net))) + (
+                "\nRANDOM weights (Caffe's xavier filler, seed %d), not ImageNet's VGG-16: for "
+                "smoke tests only, never for the paper's numbers" % args.seed)
+        cli_common.require_files([args.vgg])
+        if not args.any_vgg:
+            verify(args.vgg)
         layers = front_end_init(Caffemodel(args.vgg))
         return _written(args, net, *fit(net, layers, required=without_filler(net)))
     if args.command == "identity":
@@ -193,7 +226,8 @@ def run(args):
     if args.command == "to-onnx":
         return _to_onnx(args)
     net = load_net(args.net)
-    layers = merge(Caffemodel(args.front_end), Caffemodel(args.context))
+    layers = merge(Caffemodel(args.front_end), Caffemodel(args.context),
+                   {layer.name for layer in net.layer})
     everything_but_crf_rnn = {layer.name for layer in net.layer} - crf_rnn_layers(net)
     return _written(args, net, *fit(net, layers, required=everything_but_crf_rnn))
 
