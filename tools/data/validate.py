@@ -13,6 +13,7 @@ from prototxt_gen.spec.grid import STRIDE
 from prototxt_gen.spec.labels import IGNORE
 
 from .. import images
+from .conventions import convention_problem
 
 
 class DataError(UserError):
@@ -87,6 +88,34 @@ def check_label(label, classes, path):
     if bad.size:
         raise BadSample("label %s in %s: not a class index (expected 0..%d, or 255 to ignore)"
                         % (", ".join(map(str, bad)), path, classes - 1))
+
+
+def label_convention(path, dataset):
+    """The line saying that label file `path` is in another convention than
+    `dataset`'s (conventions.py), by its name or else its values; None if it is
+    not, or cannot be read (that is the sample's own error)."""
+    problem = convention_problem(None, path, dataset)
+    if problem is None:
+        try:
+            problem = convention_problem(read_label(path), path, dataset)
+        except BadSample:
+            return None
+    return problem
+
+
+def refusing_conventions(encode, dataset):
+    """encode(sample), except that a sample refused as bad is looked at again
+    (its label decoded once more, only then) for another convention: a whole data
+    set in the wrong convention is one DataError, never pairs --skip-bad leaves out."""
+    def checked(sample):
+        try:
+            return encode(sample)
+        except BadSample:
+            problem = label_convention(sample.label, dataset)
+            if problem:
+                raise DataError(problem)
+            raise
+    return checked
 
 
 def load_scores(path, mmap_mode=None):
