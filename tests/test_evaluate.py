@@ -150,12 +150,7 @@ def test_command_line_csv_and_html(tmp_path):
         assert (tmp_path / "evaluation" / "examples" / ("001_%s" % kind)).exists()
 
 
-def test_compare_needs_voc_and_errors_are_one_line(tmp_path):
-    (tmp_path / "pairs.txt").write_text("a.png b.png\n")
-    for png in ("a.png", "b.png"):
-        write_labels(tmp_path / png, np.zeros((2, 2)), "camvid")
-    out = evaluate("pairs.txt", "--dataset", "camvid", "--compare", cwd=tmp_path)
-    assert out.returncode == 2 and "pascal_voc only" in out.stderr
+def test_a_bad_pairs_line_is_one_line(tmp_path):
     (tmp_path / "bad.txt").write_text("a.png\n")
     out = evaluate("bad.txt", "--dataset", "camvid", cwd=tmp_path)
     assert out.returncode == 2 and "bad.txt:1: expected 2 or 3 paths" in out.stderr
@@ -183,3 +178,17 @@ def test_evaluation_with_a_net_predicts_like_the_predict_tool(tmp_path):
         row = next(csv.DictReader(f))
     assert float(row["mean IoU"]) == 100.0
     assert (tmp_path / "evaluation" / "predictions" / "img.png").exists()
+
+
+@pytest.mark.parametrize("dataset, values, hint", [
+    ("cityscapes", [7, 26, 1], "python -m tools.data cityscapes --root"),   # labelIds: road, car, ego
+    ("camvid", [0, 3, 11], "python -m tools.data camvid --root"),           # SegNet's order, void 11
+])
+def test_truths_in_another_convention_are_named(tmp_path, dataset, values, hint):
+    truth = np.array(values * 4, np.uint8).reshape(3, 4)
+    write_labels(tmp_path / "truth.png", truth, dataset)
+    write_labels(tmp_path / "pred.png", np.zeros((3, 4)), dataset)
+    (tmp_path / "pairs.txt").write_text("pred.png truth.png\n")
+    out = evaluate("pairs.txt", "--dataset", dataset, "--out", "o", cwd=tmp_path)
+    assert out.returncode == 2 and hint in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

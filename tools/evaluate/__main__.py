@@ -16,7 +16,8 @@ from .. import backend, crf
 from ..crfrnn import trained as crf_rnn
 from ..inference import checked_net, default_net
 from ..palettes import names, write_labels
-from .paper import rows as paper_rows
+from . import cityscapes
+from .paper import published
 from .scoring import read_pairs, rows, score, systems
 from .tables import shown_columns, text_table, write_csv, write_html
 
@@ -46,6 +47,15 @@ every CRF setting of a small grid (bilateral weight 3/4/5 x width 50/69/90/121
 x colour width 3/5, the other settings as given) from one forward pass per
 image and lists the settings best first (in OUT/iou.csv too); the paper and
 DeepLab tuned their CRFs this way on validation images (DeepLab on 100).
+
+Cityscapes: with the official gtFine files as truths (*_gtFine_labelIds.png,
+recognised by name, with the *_gtFine_instanceIds.png beside each; needs
+`pip install cityscapesscripts`), the labelIds are scored as the 19 trainIds,
+and the benchmark's class iIoU, category IoU and category iIoU are added, as
+cityscapesscripts' evalPixelLevelSemanticLabeling computes them, with a
+"NAME iIoU" row of per-class iIoU; below the table they are printed with the
+category figures, and OUT/cityscapes.json holds them all (fractions, under the
+script's keys).  Predictions are trainIds, as our nets and tools write them.
 """
 
 
@@ -66,7 +76,9 @@ def parse_args(argv):
     backend.add_argument(p)
     p.add_argument("--name", default="ours", help="row label of this result (default: %(default)s)")
     p.add_argument("--compare", action="store_true",
-                   help="also print the paper's rows (Tables 2-4, VOC 2012)")
+                   help="also list the authors' published rows for the data set, each with "
+                        "its source (VOC: Tables 2-4; CamVid, KITTI: Tables 5, 6; Cityscapes: "
+                        "Tables 7, 8 and Cordts et al.'s iIoU)")
     p.add_argument("--examples", type=int, default=8, metavar="N",
                    help="pairs shown in the report (default: %(default)s)")
     p.add_argument("--out", default="evaluation", metavar="DIR", help="(default: %(default)s)")
@@ -96,6 +108,7 @@ def open_model(args, dataset):
 
 # What a run writes in OUT: two files and the folders staged() replaces.
 FILES = ("iou.csv", "report.html")
+BENCHMARK = "cityscapes.json"  # official Cityscapes truths only; else an old one is removed
 FOLDERS = ("examples", "predictions", "predictions_crf", "predictions_crf_rnn")
 
 
@@ -111,7 +124,7 @@ def check_outputs(args, pairs):
         for folder in FOLDERS[1:]:
             cli_common.output_paths([truth for _, truth, _ in pairs],
                                     os.path.join(args.out, folder), ".png", inputs + [args.pairs])
-    for name in FILES + FOLDERS:
+    for name in FILES + FOLDERS + (BENCHMARK,):
         output = os.path.join(args.out, name)
         cli_common.refuse_overwrite(output, inputs + [args.pairs])
         inside = [p for p in inputs
@@ -161,12 +174,14 @@ def save_example(folder, index, name, image, prediction, truth, dataset):
     return paths
 
 
-def write_outputs(args, folder, files, dataset, ours, scored, shown):
+def write_outputs(args, folder, files, dataset, ours, scored, shown, benchmark=None):
     """The table on stdout, the examples in `folder`, the table and the report
-    in `files` (iou.csv, report.html)."""
+    in `files` (iou.csv, report.html, and cityscapes.json with a benchmark)."""
     examples = [save_example(folder, *example, dataset.name) for example in shown]
     classes = names(dataset.name)
-    table = ours + (paper_rows() if args.compare else [])
+    if benchmark:
+        ours = benchmark.report(scored, ours)
+    table = ours + (published(dataset.name) if args.compare else [])
     print(text_table(table, shown_columns(classes)))
     if "background" in classes:
         print("background IoU %s: in the mean, not shown (as in the paper)" % ", ".join(
@@ -175,26 +190,35 @@ def write_outputs(args, folder, files, dataset, ours, scored, shown):
         best = next(params for label, params in scored if label == ours[0].name)
         print("best: %s" % (" ".join("--crf-%s %g" % (k.replace("_", "-"), getattr(best, k))
                                      for k in crf.GRID) if best else "no CRF"))
+    title = "%s on %s" % (args.name, dataset.name)
+    if benchmark:
+        print(benchmark.text(scored))
+        benchmark.write_json(files[2], scored)
+    elif dataset.name == "cityscapes":
+        print("%s: note: %s" % (PROG, cityscapes.CLASS_IOU_ONLY), file=sys.stderr)
+        title += " (%s)" % cityscapes.CLASS_IOU_ONLY
     write_csv(files[0], table, classes)
-    write_html(files[1], "%s on %s" % (args.name, dataset.name), table, shown_columns(classes),
-               examples)
+    write_html(files[1], title, table, shown_columns(classes), examples)
 
 
 def run(args):
     dataset = DATASETS[args.dataset]
-    if args.compare and dataset.name != "pascal_voc":
-        raise UserError("--compare: the paper's tables are for pascal_voc only")
     pairs = read_pairs(args.pairs)
     check_outputs(args, pairs)
     net, trained = open_model(args, dataset)
     scored = systems(args, trained) if net else [(args.name, None)]
+    benchmark = (cityscapes.Benchmark.of_pairs(pairs, len(scored))
+                 if dataset.name == "cityscapes" else None)
     folders = []
     if net and not args.crf_search:  # one per scored system
         folders = (["predictions"] + ["predictions_crf"] * args.crf
                    + ["predictions_crf_rnn"] * args.crf_rnn)
     # On success the report and the table replace the old ones, then the folders do.
+    benchmark_path = os.path.join(args.out, BENCHMARK)
     with staged(args.out) as out, atomic_output(os.path.join(args.out, FILES[0])) as table, \
-            atomic_output(os.path.join(args.out, FILES[1])) as report:
+            atomic_output(os.path.join(args.out, FILES[1])) as report, \
+            contextlib.ExitStack() as optional:
+        figures = optional.enter_context(atomic_output(benchmark_path)) if benchmark else None
         for folder in ["examples"] + folders:
             os.mkdir(os.path.join(out, folder))
 
@@ -205,13 +229,19 @@ def run(args):
         # the examples show the last system's prediction (CRF-RNN's, else the CRF's);
         # with --crf-search, no CRF's
         matrices, shown = score(pairs, dataset, net, scored, args.examples,
-                                0 if args.crf_search else -1, keep)
+                                0 if args.crf_search else -1, keep, benchmark)
         if not matrices[0].sum():
             raise UserError("no truth pixel of %s holds a class (all 255?): nothing to score"
                             % args.pairs)
-        write_outputs(args, out, (table, report), dataset,
-                      rows(scored, matrices, dataset, len(pairs), args.crf_search), scored, shown)
-    print("wrote %s and %s" % tuple(os.path.join(args.out, name) for name in FILES))
+        write_outputs(args, out, (table, report, figures), dataset,
+                      rows(scored, matrices, dataset, len(pairs), args.crf_search), scored, shown,
+                      benchmark)
+    written = [os.path.join(args.out, name) for name in FILES]
+    if benchmark:
+        written.append(benchmark_path)
+    elif os.path.isfile(benchmark_path):  # an earlier run's, of other truths
+        os.remove(benchmark_path)
+    print("wrote %s and %s" % (", ".join(written[:-1]), written[-1]))
     return 0
 
 

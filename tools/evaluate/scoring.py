@@ -13,6 +13,7 @@ from prototxt_gen.spec.labels import IGNORE
 from .. import crf
 from ..images import read_image
 from ..inference import probabilities, refined
+from ..data.conventions import convention_problem
 from ..palettes import names, read_labels
 from .confusion import confusion, iou
 from .tables import Row
@@ -42,6 +43,9 @@ def labels_of(path, dataset):
     """Class indices of a label PNG; a value that is no class of the data set
     (nor 255) means labels of another data set, which would score silently wrong."""
     labels = read_labels(path, dataset.name)
+    problem = convention_problem(labels, path, dataset.name)
+    if problem:  # e.g. Cityscapes labelIds: scored as train ids, road would count as "sign"
+        raise UserError(problem)
     stray = np.unique(labels[(labels >= dataset.classes) & (labels != IGNORE)])
     if stray.size:
         raise UserError("%s holds values %s, not classes of %s (0..%d, 255 ignored): labels "
@@ -68,16 +72,22 @@ def predictions(net, image, dataset, scored):
     return [refined(prob, image, dataset, how).argmax(axis=0) for _, how in scored]
 
 
-def score(pairs, dataset, net, scored, examples, example_system=-1, keep=None):
+def score(pairs, dataset, net, scored, examples, example_system=-1, keep=None, benchmark=None):
     """Confusion matrices (one per scored system) over all pairs, and the first
     `examples` pairs as (index, name, image, prediction of `example_system`,
     truth).  Without a net the first path of a pair is the prediction; with
-    one it is the image, and keep(name, label maps) gets each image's predictions."""
+    one it is the image, and keep(name, label maps) gets each image's predictions.
+    A cityscapes.Benchmark reads the truths (official labelIds, scored as
+    trainIds here) and accumulates its own figures too."""
     matrices = np.zeros((len(scored), dataset.classes, dataset.classes + 1), dtype=np.int64)
     shown = []
     for index, (first, truth_path, image_path) in enumerate(
             tqdm(pairs, unit="image", file=sys.stderr, disable=None)):
-        truth = labels_of(truth_path, dataset)
+        if benchmark:
+            official = benchmark.read(truth_path)
+            truth = official.train_ids
+        else:
+            truth = labels_of(truth_path, dataset)
         name = os.path.splitext(os.path.basename(truth_path))[0]
         if net:
             image = read_image(first)
@@ -92,6 +102,8 @@ def score(pairs, dataset, net, scored, examples, example_system=-1, keep=None):
                 matrix += confusion(prediction, truth, dataset.classes)
         except ValueError as e:
             raise UserError("%s vs %s: %s" % (first, truth_path, e))
+        if benchmark:
+            benchmark.add(found, official, truth_path)
         if index < examples:
             shown.append((index, name, image, found[example_system], truth))
     return matrices, shown
