@@ -51,7 +51,10 @@ def test_dry_run_prints_every_command_and_writes_nothing(sources):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["pascal_voc"], "give --voc and --sbd (pascal_voc) or all of"),
+    (["pascal_voc"], "give --voc and --sbd (pascal_voc), --root (cityscapes, camvid, kitti) or all"),
+    (["pascal_voc", "--root", "."], "--root is for cityscapes, camvid and kitti"),
+    (["camvid", "--root", ".", "--coco", "a.json", "."], "--coco augments VOC"),
+    (["camvid", "--root", "nowhere"], "nowhere does not exist (--root)"),
     (["camvid", "--voc", "x", "--sbd", "y"], "--voc and --sbd go together, for pascal_voc only"),
     (["kitti", "--train-images", "nope.txt", "--train-labels", "nope.txt", "--val-images", "nope.txt",
       "--val-labels", "nope.txt"], "nope.txt does not exist (--train-images)"),
@@ -103,3 +106,36 @@ def test_an_interrupted_stage_resumes_without_forcing(tmp_path, monkeypatch):
     assert run_stage(stage, str(tmp_path), False) == "ran" and ran == [["tools.data", "voc"]]
     (tmp_path / "input.txt").write_text("y")
     assert run_stage(stage, str(tmp_path), False) == "ran" and ran[-1] == ["tools.data", "voc", "--force"]
+
+
+def test_dry_run_plans_without_vgg_and_estimates_the_cost(tmp_path):
+    """No VGG-16 file yet: the plan, tools.data's LMDB estimate and the training
+    compute per stage; the COCO stage for VOC, --caffe for training."""
+    from data_fixtures import make_fixture
+    fx = make_fixture(tmp_path / "raw")
+    caffe = tmp_path / "caffe" / "build" / "tools" / "caffe"
+    caffe.parent.mkdir(parents=True)
+    caffe.write_text("")
+    out = run_module("tools.reproduce", "pascal_voc", "--work", tmp_path / "w",
+                     "--vgg", tmp_path / "not-yet.caffemodel", "--voc", fx.voc, "--sbd", fx.sbd,
+                     "--coco", fx.coco_annotations, fx.coco_images, "--caffe", caffe,
+                     "--gpu", "0", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "w").exists()
+    text = out.stdout
+    assert "python -m tools.data coco --voc" in text and "data/pascal_voc/train_coco_lmdb: at most" in text
+    assert ("python -m tools.train models/front/pascal_voc/frontend_coco_stage1_solver.prototxt "
+            "--weights init/frontend.caffemodel --gpu 0 --caffe %s" % caffe) in text
+    assert ("models/front/pascal_voc/frontend_coco_stage2_solver.prototxt --weights "
+            "snapshots/pascal_voc/frontend_coco_stage1_iter_140000.caffemodel") in text
+    assert "tools.features --dataset pascal_voc --weights " \
+           "snapshots/pascal_voc/frontend_coco_stage2_iter_50000.caffemodel" in text
+    estimate = text[text.index("\nestimate:"):text.index("\nsummary")]
+    rows = {line.split()[0]: line.split() for line in estimate.splitlines()[3:]}
+    assert set(rows) == {"frontend_coco", "frontend", "context_large", "total"}
+    assert rows["frontend_coco"][1] == "140000" and rows["frontend"][1] == "50000"
+    # 140K iterations of 14 crops of 500: counted by hand, VGG-16 without padding and its
+    # dilated fc6 take 104.5 G multiply-adds a crop, x2 x3 for forward and backward: 1229 PFLOP
+    assert 1200 < float(rows["frontend_coco"][2]) < 1260
+    assert float(rows["total"][2]) == pytest.approx(
+        sum(float(rows[s][2]) for s in ("frontend_coco", "frontend", "context_large")), abs=0.2)

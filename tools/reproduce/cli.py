@@ -15,8 +15,8 @@ from prototxt_gen.cli_common import (Parser, crop_size, dataset, positive, stage
                                      tile_size)
 from prototxt_gen.spec.datasets import DATASETS
 
-from . import stamps
-from .plan import PAPER_ROWS, PAPER_TABLE, Recipe, Write
+from . import estimate, stamps
+from .plan import Recipe, Write
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROG = "python -m tools.reproduce"
@@ -63,11 +63,23 @@ def parse_args(argv):
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", type=dataset, metavar="DATASET", help=", ".join(DATASETS))
     p.add_argument("--work", metavar="DIR", help="work directory (default: runs/<data set>)")
-    p.add_argument("--vgg", required=True, metavar="VGG_ILSVRC_16_layers.caffemodel",
-                   help="ImageNet VGG-16, the front end's initialization")
-    src = p.add_argument_group("data (VOC: --voc and --sbd, or lists; others: lists)")
+    p.add_argument("--vgg", required=True, metavar="VGG_ILSVRC_16_layers.caffemodel|random",
+                   help="ImageNet VGG-16, the front end's initialization (its published checksum "
+                        "is verified); `random`: weights of the right shapes, for smoke tests "
+                        "only; --dry-run plans without the file")
+    p.add_argument("--any-vgg", action="store_true",
+                   help="take a VGG-16 file other than the published one (no checksum check)")
+    src = p.add_argument_group("data (VOC: --voc and --sbd [--coco]; Cityscapes, CamVid, KITTI: "
+                               "--root; any data set: the four lists)")
     src.add_argument("--voc", metavar="DIR", help="the VOC2012 directory")
     src.add_argument("--sbd", metavar="DIR", help="SBD's benchmark_RELEASE directory")
+    src.add_argument("--coco", nargs=2, action="append", metavar=("ANNOTATIONS", "IMAGES"),
+                     help="VOC: a COCO instances JSON and its images (repeatable): the paper's "
+                          "two-stage front end, VOC + COCO then VOC alone (tools.data coco)")
+    src.add_argument("--root", metavar="DIR",
+                     help="the data set as downloaded, read by `python -m tools.data DATASET "
+                          "--root DIR` (Cityscapes: leftImg8bit/ and gtFine/; CamVid: SegNet's "
+                          "CamVid/; KITTI: see python -m tools.data kitti --help)")
     for split in ("train", "val"):
         src.add_argument("--%s-images" % split, metavar="LIST", help="one %s image per line" % split)
         src.add_argument("--%s-labels" % split, metavar="LIST",
@@ -84,6 +96,9 @@ def parse_args(argv):
     p.add_argument("--gpu", type=cli_common.gpus, metavar="N|0,1,...",
                    help="GPU(s) for training, with solvers written for that many GPUs "
                         "(prototxt_gen --gpus); features and evaluation use the first")
+    p.add_argument("--caffe", metavar="BIN",
+                   help="the caffe binary for training (default: caffe on PATH); a pycaffe in "
+                        "its build (BIN/../../python) is used for stored scores and evaluation")
     p.add_argument("--docker", metavar="IMAGE",
                    help="run every Caffe step in this image: training (tools.train --docker), "
                         "stored scores and evaluation (docker/run.sh); e.g. dilation-caffe:cpu, "
@@ -115,15 +130,30 @@ def parse_args(argv):
     if args.voc or args.sbd:
         if args.dataset != "pascal_voc" or not (args.voc and args.sbd):
             p.error("--voc and --sbd go together, for pascal_voc only")
+    elif args.root:
+        if args.dataset == "pascal_voc":
+            p.error("--root is for cityscapes, camvid and kitti; VOC takes --voc and --sbd")
     elif None in lists:
-        p.error("give --voc and --sbd (pascal_voc) or all of --train-images, --train-labels, "
-                "--val-images, --val-labels")
-    for name in ("vgg", "voc", "sbd", "train_images", "train_labels", "val_images", "val_labels"):
+        p.error("give --voc and --sbd (pascal_voc), --root (cityscapes, camvid, kitti) or all of "
+                "--train-images, --train-labels, --val-images, --val-labels")
+    if args.coco and not args.voc:
+        p.error("--coco augments VOC: give it with --voc and --sbd")
+    if args.vgg == "random":
+        print("%s: --vgg random: the front end starts from random weights, not ImageNet's; for "
+              "smoke tests only" % PROG, file=sys.stderr)
+    for name in ("vgg", "voc", "sbd", "root", "caffe", "train_images", "train_labels",
+                 "val_images", "val_labels"):
         path = getattr(args, name)
-        if path is not None:
-            if not os.path.exists(path):
+        if path is not None and path != "random":
+            planned = name == "vgg" and args.dry_run  # a dry run plans without the 528 MB file
+            if not (os.path.exists(path) or planned):
                 p.error("%s does not exist (--%s)" % (path, name.replace("_", "-")))
             setattr(args, name, os.path.abspath(path))
+    for pair in args.coco or ():
+        for path in pair:
+            if not os.path.exists(path):
+                p.error("%s does not exist (--coco)" % path)
+        pair[:] = [os.path.abspath(path) for path in pair]
     if args.gpu == "all":
         p.error("--gpu all: name the devices (e.g. --gpu 0,1,2,3), so that the solvers keep the "
                 "paper's effective batch on that many GPUs (prototxt_gen --gpus)")
@@ -153,9 +183,17 @@ def set_aside(work, prefix):
         print("  inputs changed: %d old files set aside in %s" % (len(found), aside), flush=True)
 
 
-def env():
+def pycaffe_of(caffe):
+    """The pycaffe of the build a caffe binary belongs to (build/tools/caffe ->
+    python/), or None."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(caffe))), "python")
+    return folder if os.path.isdir(os.path.join(folder, "caffe")) else None
+
+
+def env(caffe=None):
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([REPO] + ([e["PYTHONPATH"]] if e.get("PYTHONPATH") else []))
+    first = [REPO] + ([pycaffe_of(caffe)] if caffe and pycaffe_of(caffe) else [])
+    e["PYTHONPATH"] = os.pathsep.join(first + ([e["PYTHONPATH"]] if e.get("PYTHONPATH") else []))
     return e
 
 
@@ -169,7 +207,7 @@ def command(argv, recipe):
     tool that runs inside the image, with the data set's folders mounted."""
     image = recipe and recipe.args.docker
     if not (image and argv[0] in IN_IMAGE):
-        return [sys.executable, "-m"] + argv, env()
+        return [sys.executable, "-m"] + argv, env(recipe and recipe.args.caffe)
     script = os.path.join(REPO, "docker", "run.sh")
     if not os.path.isfile(script):
         raise cli_common.UserError("--docker runs %s through %s, which this installation lacks: "
@@ -222,23 +260,20 @@ def run_stage(stage, work, dry_run, recipe=None):
     return "ran"
 
 
-def results(work):
-    """(our row, mean IoU, the paper's row name, its mean IoU) per evaluation."""
+def results(recipe):
+    """(our row, its mean IoU, the published row, its mean IoU, where it was
+    printed) per evaluation: the last row of ours (with --crf-rnn, the CRF-RNN one)."""
     rows = []
-    for name in sorted(os.listdir(os.path.join(work, "evaluation"))
-                       if os.path.isdir(os.path.join(work, "evaluation")) else []):
-        path = os.path.join(work, "evaluation", name, "iou.csv")
+    for name in [n.split("_", 1)[1] for n in recipe.names() if n.startswith("evaluate_")]:
+        path = os.path.join(recipe.args.work, "evaluation", name, "iou.csv")
         if not os.path.exists(path):
             continue
         with open(path) as f:
-            table = list(csv.DictReader(f))
-        ours = [r for r in table if r["source"].startswith("this evaluation")]
-        ours = ours[-1] if ours else None  # with --crf-rnn: the CRF-RNN row
-        paper = next((r for r in table if r["source"] == PAPER_TABLE
-                      and r["name"] == PAPER_ROWS.get(name)), None)
+            ours = [r for r in csv.DictReader(f) if r["source"].startswith("this evaluation")]
         if ours:
-            rows.append((ours["name"], ours["mean IoU"], paper["name"] if paper else "-",
-                         paper["mean IoU"] if paper else "-"))
+            paper = recipe.published_row(name)
+            rows.append((ours[-1]["name"], ours[-1]["mean IoU"]) + (
+                (paper.name, "%.1f" % paper.mean, paper.source) if paper else ("-", "-", "")))
     return rows
 
 
@@ -258,11 +293,27 @@ def dry_facts(recipe, scratch):
             raise Failed("nets", step, code)
 
 
+def data_estimate(stage, scratch):
+    """tools.data's own --dry-run figures for the LMDBs a data stage builds."""
+    for step in stage.steps:
+        code = subprocess.call([sys.executable, "-m"] + step + ["--dry-run"], cwd=scratch,
+                               env=env())
+        if code:
+            raise Failed(stage.name, step, code)
+
+
+def print_estimate(trained, scratch, device):
+    table, tflops = estimate.rows(trained, scratch, device)
+    print("\nestimate: training compute from the nets' shapes; time at %g TFLOP/s sustained, an "
+          "assumption for %s (time one iteration of yours and scale)" % (tflops, device.upper()))
+    print_table(("stage", "iterations", "PFLOP", "time", "snapshots"), table)
+
+
 def run(args):
     scratch = tempfile.mkdtemp(prefix="reproduce-") if args.dry_run else None
     recipe = Recipe(args, scratch or args.work)
     names = recipe.names()
-    summary, started = [], time.time()
+    summary, started, trained = [], time.time(), []
     try:
         if scratch:
             dry_facts(recipe, scratch)
@@ -274,9 +325,15 @@ def run(args):
             stage = recipe.stage(name)
             print("[%d/%d] %s" % (i, len(names), name), flush=True)
             status = run_stage(stage, args.work, args.dry_run, recipe)
+            if args.dry_run and name == "data":
+                data_estimate(stage, scratch)
+            trained += [(name, os.path.join(scratch, step[1])) for step in stage.steps
+                        if scratch and isinstance(step, list) and step[0] == "tools.train"]
             summary.append((name, status, "%.0f" % (time.time() - begin), stage.result or ""))
             if status == "skipped":
                 print("  skipped: complete, inputs unchanged", flush=True)
+        if scratch:
+            print_estimate(trained, scratch, "cpu" if args.cpu else "gpu")
     except Failed as e:
         # A stage's own exit code says whose fault it was: 2 is bad input.
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
@@ -287,11 +344,10 @@ def run(args):
     print("\nsummary (%.0f s)" % (time.time() - started))
     print_table(("stage", "status", "seconds", "output"), summary)
     if not args.dry_run:
-        rows = results(args.work)
+        rows = results(recipe)
         if rows:
-            print()
-            print_table(("ours", "mean IoU", "paper (%s)" % PAPER_TABLE.split(", ", 1)[1], "mean IoU"),
-                        rows)
+            print("\nscored on the %s split" % recipe.evaluated_split())
+            print_table(("ours", "mean IoU", "published", "mean IoU", "source"), rows)
     return 0
 
 

@@ -12,22 +12,28 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from prototxt_gen.cli_common import read_text
 from prototxt_gen.prototxt import read_prototxt
 from prototxt_gen.schema import pb
 from prototxt_gen.spec import paths
 from prototxt_gen.spec.datasets import DATASETS
 
 from ..data.samples import files, paired
+from ..evaluate import paper
 from ..data.voc_sbd import voc_inputs
 
-# Our rows beside the paper's (Table 3, VOC 2012 val, as tools.evaluate --compare writes them).
-PAPER_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large",
-              "frontend_crfrnn": "Front end + CRF-RNN", "crfrnn_basic": "Front + Basic + CRF-RNN",
-              "crfrnn_large": "Front + Large + CRF-RNN"}
-PAPER_TABLE = "paper, Table 3 (VOC 2012 val)"
+# Our evaluations beside the published rows: VOC's Table 3 row of each stage;
+# the other data sets published only their released system (the front end
+# with the released context width).
+VOC_ROWS = {"frontend": "Front end", "basic": "Front + Basic", "large": "Front + Large",
+            "frontend_crfrnn": "Front end + CRF-RNN", "crfrnn_basic": "Front + Basic + CRF-RNN",
+            "crfrnn_large": "Front + Large + CRF-RNN"}
 GENERATOR_OPTIONS = ("crop", "batch", "iter_size", "context_crop", "context_batch", "test_iter",
                      "deploy_size", "lr_preset", "context_padding")
 GENERATOR_FLAGS = ("cpu", "train_upsampled", "no_test_net", "crf_rnn")
+# The labelled splits each importer (tools.data DATASET --root) brings.
+IMPORTED_SPLITS = {"camvid": ("train", "val", "test"), "kitti": ("train", "val"),
+                   "cityscapes": ("train", "val")}
 
 
 @dataclass
@@ -100,12 +106,12 @@ class Recipe:
         return solver_final(os.path.join(self.facts, solver))
 
     def widths(self):
-        return self.args.context or [DATASETS[self.ds].context_width]
+        return self.args.context or [self.released_width()]
 
     def names(self):
         crf_rnn = self.args.crf_rnn
-        names = ["nets", "data", "lists", "init_frontend", "frontend", "features", "context_data",
-                 "evaluate_frontend"] + ["frontend_crfrnn", "evaluate_frontend_crfrnn"] * crf_rnn
+        names = ["nets", "data", "lists", "init_frontend"] + ["frontend_coco"] * bool(
+            self.args.coco) + ["frontend", "features", "context_data", "evaluate_frontend"] + ["frontend_crfrnn", "evaluate_frontend_crfrnn"] * crf_rnn
         for w in self.widths():
             names += ["init_context_" + w, "context_" + w]
             if self.args.joint:
@@ -152,9 +158,18 @@ class Recipe:
     def data(self):
         a = self.args
         out = ["--lmdb-root", paths.LMDB_ROOT] + (["--crop", str(a.crop)] if a.crop else [])
+        lmdbs = [self.lmdb(split) for split in ("train", "val")]
         if a.voc:
             steps = [["tools.data", "voc", "--voc", a.voc, "--sbd", a.sbd] + out]
             inputs = voc_inputs(a.voc, a.sbd)
+            if a.coco:
+                steps.append(["tools.data", "coco", "--voc", a.voc, "--sbd", a.sbd] + [
+                    arg for pair in a.coco for arg in ["--coco"] + list(pair)] + out)
+                inputs += [path for pair in a.coco for path in pair]
+                lmdbs.append(self.lmdb("train_coco"))
+        elif a.root:  # the importer finds every file; the stamp fingerprints the whole tree
+            steps = [["tools.data", self.ds, "--root", a.root] + out]
+            inputs = [a.root]
         else:
             steps = [["tools.data", "lists", "--dataset", self.ds, "--split", split,
                       "--images", getattr(a, split + "_images"), "--labels", getattr(a, split + "_labels")]
@@ -162,7 +177,6 @@ class Recipe:
             # the lists and, by content, every image and label they name
             inputs = [a.train_images, a.train_labels, a.val_images, a.val_labels] + files(
                 paired(a.train_images, a.train_labels) + paired(a.val_images, a.val_labels))
-        lmdbs = [self.lmdb(split) for split in ("train", "val")]
         return Stage("data", steps, inputs, [p + ".json" for p in lmdbs], force=("--force",))
 
     def lists(self):
@@ -180,11 +194,36 @@ class Recipe:
                           "../features/%s/%s.npy" % (split, os.path.splitext(os.path.basename(i))[0])
                           for i, _ in pairs())),
             ]
-        steps.append(Write("lists/val_pairs.txt", "image and label of each validation sample",
-                           lambda: lines("%s\t%s" % p for p in manifest_samples(
-                               os.path.join(self.args.work, self.lmdb("val"))))))
+        split = self.evaluated_split()
+        if self.args.root:  # the importer's pairs: Cityscapes' official labelIds for its metrics
+            imported = os.path.join(self.args.work, paths.LMDB_ROOT, self.ds, "lists",
+                                    split + "_pairs.txt")
+            steps.append(Write("lists/%s_pairs.txt" % split, "the pairs tools.data %s wrote"
+                               % self.ds, lambda: read_text(imported, "pairs file")))
+        else:
+            steps.append(Write("lists/val_pairs.txt", "image and label of each validation sample",
+                               lambda: lines("%s\t%s" % p for p in manifest_samples(
+                                   os.path.join(self.args.work, self.lmdb("val"))))))
         return Stage("lists", steps, [self.lmdb(s) + ".json" for s in ("train", "val")],
                      [s.path for s in steps])
+
+    def evaluated_split(self):
+        """The split scored: the published figures' where the data has its labels
+        (CamVid's test split comes with the importer), else validation."""
+        labelled = IMPORTED_SPLITS.get(self.ds, ()) if self.args.root else ("val",)
+        return "test" if "test" in labelled and paper.final(self.ds, "test") else "val"
+
+    def published_row(self, evaluation):
+        """The published row our evaluation (a folder under evaluation/) stands
+        beside, on the split we score, or None."""
+        split = self.evaluated_split()
+        if self.ds == "pascal_voc":
+            name = VOC_ROWS.get(evaluation)
+            return next((r for r in paper.published(self.ds, split) if r.name == name), None)
+        return paper.final(self.ds, split) if evaluation == self.released_width() else None
+
+    def released_width(self):
+        return DATASETS[self.ds].context_width
 
     # ---- weights and training ---------------------------------------------------------
 
@@ -193,25 +232,37 @@ class Recipe:
         argv = ["tools.train", solver, "--weights", init]
         if self.args.gpu is not None:
             argv += ["--gpu", self.args.gpu]
+        if self.args.caffe:
+            argv += ["--caffe", self.args.caffe]
         if self.args.docker:
             argv += ["--docker", self.args.docker]
         nets = [solver.replace("_solver.", "_train."), solver.replace("_solver.", "_test.")]
         kind = "context_" if name.startswith("context") else ""
-        lmdbs = [self.lmdb(kind + split) for split in ("train", "val")]
+        lmdbs = [self.lmdb(kind + split) for split in (
+            "train_coco" if name == "frontend_coco" else "train", "val")]
         return Stage(name, [argv], [solver, init] + nets + [l + ".json" for l in lmdbs], [final],
                      snapshots=prefix, result=final)
 
+    def frontend_solver(self, stage=2):
+        """The front end's solver: with --coco, stage 1 (VOC + COCO) or 2 (VOC)."""
+        name = "frontend_coco_stage%d" % stage if self.args.coco else "frontend"
+        return self.model("front", paths.solver_file(name))
+
     def frontend_weights(self):
-        return self.final(self.model("front", paths.solver_file("frontend")))[1]
+        return self.final(self.frontend_solver())[1]
 
     def init_frontend(self):
         out = "init/frontend.caffemodel"
-        return Stage("init_frontend", [["tools.weights", "vgg16", self.args.vgg, out]],
-                     [self.args.vgg], [out], result=out)
+        vgg = self.args.vgg
+        return Stage("init_frontend", [["tools.weights", "vgg16", vgg, out] + ["--any-vgg"] * self.args.any_vgg],
+                     [] if vgg == "random" else [vgg], [out], result=out)
+
+    def frontend_coco(self):
+        return self.train_stage("frontend_coco", self.frontend_solver(1), "init/frontend.caffemodel")
 
     def frontend(self):
-        return self.train_stage("frontend", self.model("front", paths.solver_file("frontend")),
-                                "init/frontend.caffemodel")
+        init = self.final(self.frontend_solver(1))[1] if self.args.coco else "init/frontend.caffemodel"
+        return self.train_stage("frontend", self.frontend_solver(), init)
 
     def features(self):
         front, net = self.frontend_weights(), self.model("front", paths.net_file("frontend", "deploy"))
@@ -281,12 +332,11 @@ class Recipe:
         """With `crf_rnn`, the rows LABEL and LABEL + CRF-RNN (the layer the
         weights hold); the summary takes the last."""
         out = "evaluation/" + name.split("_", 1)[1]
-        argv = ["tools.evaluate", "lists/val_pairs.txt", "--dataset", self.ds, "--weights", weights,
-                "--net", net, "--name", label, "--out", out] + ["--crf-rnn"] * crf_rnn
+        pairs = "lists/%s_pairs.txt" % self.evaluated_split()
+        argv = ["tools.evaluate", pairs, "--dataset", self.ds, "--weights", weights,
+                "--net", net, "--name", label, "--out", out, "--compare"] + ["--crf-rnn"] * crf_rnn
         argv += self.one_gpu()
-        if self.ds == "pascal_voc":
-            argv.append("--compare")
-        return Stage(name, [argv], (inputs or [weights]) + [net, "lists/val_pairs.txt"],
+        return Stage(name, [argv], (inputs or [weights]) + [net, pairs],
                      [out + "/iou.csv", out + "/report.html"], result=out + "/report.html")
 
     def evaluate_frontend(self):
