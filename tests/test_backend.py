@@ -67,9 +67,11 @@ def test_onnx_backend_needs_no_caffe(model, tmp_path):
     predict(model, "onnx", tmp_path / "pred", env)
     assert (tmp_path / "pred" / "coffee.png").exists()
     tool("tools.features", model["image"], "--dataset", "camvid", "--net", model["front"],
-         "--weights", model["weights"], "--backend", "onnx", "--out", tmp_path / "scores", env=env)
+         "--weights", model["weights"], "--backend", "onnx", "--out", tmp_path / "scores",
+         "--write-list", tmp_path / "lists" / "scores.txt", env=env)
     # Whole deploy tiles of 2 x 4 cells (TILE), as many as cover ceil(H/8) x ceil(W/8) = 5 x 6.
     assert np.load(tmp_path / "scores" / "coffee.npy").shape == (11, 6, 8)
+    assert (tmp_path / "lists" / "scores.txt").read_text() == "%s\n" % (tmp_path / "scores" / "coffee.npy")
     out = run_module("tools.predict", model["image"], "--dataset", "camvid", "--net", model["net"],
                      "--weights", model["weights"], "--out", tmp_path / "p2", env=env)
     assert out.returncode != 0 and "caffe was imported" in out.stderr, "the stand-in must bite"

@@ -41,6 +41,10 @@ def parse_args(argv):
     p.add_argument("--net", metavar="DEPLOY.prototxt",
                    help="front-end deploy net (default: caffe_models/<data set>/frontend_deploy.prototxt)")
     p.add_argument("--out", required=True, metavar="DIR", help="where <image name>.npy goes")
+    p.add_argument("--write-list", metavar="FILE",
+                   help="also write FILE: the stored .npy files, one per line in the images' "
+                        "order, so it pairs by line with their labels list (tools.data context "
+                        "--features FILE)")
     p.add_argument("--gpu", type=cli_common.gpu, metavar="N", help="GPU to run on (default: CPU)")
     backend.add_argument(p)
     p.add_argument("--allow-nonfinite", action="store_true",
@@ -63,6 +67,9 @@ def run(args):
         array = scores(net, read_image(path), dataset, args.allow_nonfinite)
         with atomic_output(target) as tmp, open(tmp, "wb") as f:
             np.save(f, array)
+    if args.write_list:  # in the images' order: it pairs by line with their labels list
+        with atomic_output(args.write_list) as tmp, open(tmp, "w") as f:
+            f.writelines(os.path.abspath(target) + "\n" for target in outputs)
     return 0
 
 

@@ -8,14 +8,12 @@ every id without a train id to 255.  The evaluation keeps scoring the original
 labelIds (with the instanceIds beside them), as the official scripts do.  The
 test split's labels are placeholders: only its images are listed.
 """
+import functools
 import os
 
-import numpy as np
-from cityscapesscripts.helpers.labels import labels as cityscapes_labels
-
 from prototxt_gen.cli_common import shown
-from prototxt_gen.spec.labels import IGNORE
 
+from ..evaluate.cityscapes import Tables
 from .conventions import LABEL_IDS, present
 from .lists import Found, located
 from .samples import Sample, unique
@@ -29,10 +27,10 @@ ROOT_HINT = ("the Cityscapes folder holding leftImg8bit/ and gtFine/ (as the two
 CONVENTION = ("Cityscapes labelIds (*_gtFine_labelIds.png): mapped to the 19 train ids with "
               "cityscapesscripts' table, ids without one -> 255; pairs score the original labelIds")
 
-TRAIN_ID = np.full(256, IGNORE, np.uint8)  # labelId -> train id
-for _label in cityscapes_labels:
-    if _label.id >= 0 and 0 <= _label.trainId < IGNORE:
-        TRAIN_ID[_label.id] = _label.trainId
+@functools.lru_cache(maxsize=None)
+def tables():
+    """cityscapesscripts' table, as tools.evaluate scores with it."""
+    return Tables("tools.data cityscapes")
 
 
 def train_ids(path):
@@ -42,7 +40,7 @@ def train_ids(path):
     if stray:
         raise BadSample("label %s holds %s, not Cityscapes labelIds (0..%d)"
                         % (path, ", ".join(map(str, stray[:5])), max(LABEL_IDS)))
-    return TRAIN_ID[label]
+    return tables().train_of_label[label]
 
 
 def _images(folder):
