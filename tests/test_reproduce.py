@@ -139,3 +139,23 @@ def test_dry_run_plans_without_vgg_and_estimates_the_cost(tmp_path):
     assert 1200 < float(rows["frontend_coco"][2]) < 1260
     assert float(rows["total"][2]) == pytest.approx(
         sum(float(rows[s][2]) for s in ("frontend_coco", "frontend", "context_large")), abs=0.2)
+
+
+def test_docker_mounts_cover_the_scored_truths(tmp_path):
+    """--docker runs tools.evaluate in the image: the folders of the official
+    Cityscapes labelIds it scores must be mounted, not only the LMDBs' sources."""
+    import json
+    from types import SimpleNamespace
+
+    from tools.reproduce.plan import Recipe
+    work = tmp_path / "work"
+    for split in ("train", "val"):
+        lmdb = work / "data" / "cityscapes" / ("%s_lmdb.json" % split)
+        lmdb.parent.mkdir(parents=True, exist_ok=True)
+        lmdb.write_text(json.dumps({"samples": [["a", "/img/%s/a.png" % split,
+                                                  "/converted/%s/a.png" % split]]}))
+    (work / "lists").mkdir()
+    (work / "lists" / "val_pairs.txt").write_text("/img/val/a.png\t/gtFine/val/x/a_gtFine_labelIds.png\n")
+    args = SimpleNamespace(work=str(work), dataset="cityscapes", root="/cityscapes")
+    assert Recipe(args).sample_dirs() == ["/converted/train", "/converted/val", "/gtFine/val/x",
+                                          "/img/train", "/img/val"]

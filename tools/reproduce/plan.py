@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from prototxt_gen.cli_common import read_text
+from prototxt_gen.cli_common import read_lines, read_text
 from prototxt_gen.prototxt import read_prototxt
 from prototxt_gen.schema import pb
 from prototxt_gen.spec import paths
@@ -88,11 +88,16 @@ class Recipe:
         return [] if gpus is None else ["--gpu", gpus.split(",")[0]]
 
     def sample_dirs(self):
-        """The folders of every image and label the LMDBs were built from, which
-        a tool running in a container must see."""
-        return sorted({os.path.dirname(os.path.join(self.args.work, path)) for split in ("train", "val")
-                       for pair in manifest_samples(os.path.join(self.args.work, self.lmdb(split)))
-                       for path in pair})
+        """The folders of every image and label the LMDBs were built from, and of
+        the pairs scored (Cityscapes: the official labelIds and instanceIds),
+        which a tool running in a container must see."""
+        work = self.args.work
+        paths = [path for split in ("train", "val")
+                 for pair in manifest_samples(os.path.join(work, self.lmdb(split))) for path in pair]
+        scored = os.path.join(work, "lists", "%s_pairs.txt" % self.evaluated_split())
+        if os.path.exists(scored):
+            paths += [path for line in read_lines(scored) for path in line.split("\t")]
+        return sorted({os.path.dirname(os.path.join(work, path)) for path in paths})
 
     def lmdb(self, split):
         """The LMDB of a split, as the generated nets read it (--lmdb-root data)."""
