@@ -20,7 +20,7 @@ from prototxt_gen.spec import crfrnn, paths
 from prototxt_gen.spec.datasets import DATASETS
 from tools.crfrnn import trained as crf_rnn
 from tools.crfrnn import meanfield
-from tools.evaluate.paper import rows as paper_rows
+from tools.evaluate.paper import published
 from tools.palettes import read_labels, write_labels
 from tools.train import runner
 from tools.train.solver import Solver
@@ -282,7 +282,7 @@ def test_crf_rnn_misuse_is_one_line(camvid, tmp_path, weights, args, hint):
 
 
 def test_the_papers_crf_rnn_rows():
-    found = {(r.source, r.name): r.mean for r in paper_rows() if r.name.endswith("+ CRF-RNN")}
+    found = {(r.source, r.name): r.mean for r in published("pascal_voc") if r.name.endswith("+ CRF-RNN")}
     assert found == {("paper, Table 3 (VOC 2012 val)", "Front end + CRF-RNN"): 72.5,
                      ("paper, Table 3 (VOC 2012 val)", "Front + Basic + CRF-RNN"): 73.1,
                      ("paper, Table 3 (VOC 2012 val)", "Front + Large + CRF-RNN"): 73.9,

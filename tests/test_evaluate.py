@@ -13,7 +13,7 @@ from helpers import caffe_env, run_caffe, run_module
 from prototxt_gen.nets import deploy_net
 from prototxt_gen.spec.datasets import DATASETS
 from tools.evaluate.confusion import confusion, iou
-from tools.evaluate.paper import COLUMNS, rows as paper_rows
+from tools.evaluate.paper import COLUMNS, published
 from tools.evaluate.tables import Row, shown_columns, text_table
 from tools.palettes import colours, names, read_labels, write_labels
 
@@ -68,7 +68,7 @@ def test_shape_mismatch_is_an_error():
 # ---- the paper's tables -----------------------------------------------------------
 
 def test_paper_rows_as_data():
-    rows = paper_rows()
+    rows = published("pascal_voc")
     assert len(rows) == 4 + 9 + 7
     assert all(len(r.ious) == 20 for r in rows)
     means = {(r.source, r.name): r.mean for r in rows}
@@ -85,7 +85,7 @@ def test_table_layout_is_the_papers():
     columns = shown_columns(names("pascal_voc"))
     assert columns == COLUMNS and columns[0] == "aero" and columns[-1] == "tv" and len(columns) == 20
     ours = Row("ours", "Front end (ours)", dict(zip(columns, [50.0] * 19 + [float("nan")])), 48.0)
-    lines = text_table([ours] + paper_rows()[4:5], columns).splitlines()
+    lines = text_table([ours] + published("pascal_voc")[4:5], columns).splitlines()
     assert lines[0].split() == columns + ["mean", "IoU"]
     assert lines[2].split()[-3:] == ["50.0", "-", "48.0"]
     assert lines[4].split()[-1] == "69.8"
@@ -141,7 +141,7 @@ def test_command_line_csv_and_html(tmp_path):
     assert float(rows[0]["background"]) == pytest.approx(66.67, abs=0.01)
     assert float(rows[0]["aero"]) == 50.0 and rows[0]["bike"] == ""
     assert float(rows[0]["mean IoU"]) == pytest.approx((200 / 3 + 50) / 2, abs=0.01)
-    assert [r["name"] for r in rows[1:]] == [r.name for r in paper_rows()]
+    assert [r["name"] for r in rows[1:]] == [r.name for r in published("pascal_voc")]
     assert "toy" in out.stdout and "Front + Large" in out.stdout and "background IoU 66.7" in out.stdout
     html = (tmp_path / "evaluation" / "report.html").read_text()
     assert "<th>aero</th>" in html and "Front + Basic" in html

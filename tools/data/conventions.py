@@ -81,7 +81,8 @@ def _by_values(label, path, dataset):
             return ("label %s holds %d, the void of SegNet's CamVid: its labels are in SegNet's "
                     "class order, not the released model's: %s" % (path, SEGNET_VOID, SEGNET_FIX))
         if values <= LABEL_IDS and max(values) > SEGNET_VOID:
-            return ("label %s holds %s: Cityscapes-convention labelIds (as KITTI's 2018 semantic "
-                    "benchmark's semantic/ PNGs), not the 11 CamVid classes: %s"
-                    % (path, shown, KITTI_FIX))
+            return ("label %s holds %s, not classes of %s (0..%d, 255 ignored): labels of "
+                    "another data set, or Cityscapes-convention labelIds such as KITTI's 2018 "
+                    "semantic benchmark's semantic/ PNGs? %s"
+                    % (path, shown, dataset, SEGNET_VOID - 1, KITTI_FIX))
     return None

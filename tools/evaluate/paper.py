@@ -120,7 +120,3 @@ def final(dataset, split):
     name = FINAL[dataset].get(split)
     return next((row for row in published(dataset, split) if row.name == name), None)
 
-
-def rows():
-    """VOC's rows (Tables 2-4), as the callers written before the urban tables use them."""
-    return published("pascal_voc")

@@ -339,8 +339,8 @@ class Recipe:
         out = "evaluation/" + name.split("_", 1)[1]
         pairs = "lists/%s_pairs.txt" % self.evaluated_split()
         argv = ["tools.evaluate", pairs, "--dataset", self.ds, "--weights", weights,
-                "--net", net, "--name", label, "--out", out, "--compare"] + ["--crf-rnn"] * crf_rnn
-        argv += self.one_gpu()
+                "--net", net, "--name", label, "--out", out] + ["--crf-rnn"] * crf_rnn
+        argv += self.one_gpu() + ["--compare"]
         return Stage(name, [argv], (inputs or [weights]) + [net, pairs],
                      [out + "/iou.csv", out + "/report.html"], result=out + "/report.html")
 
