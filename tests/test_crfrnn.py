@@ -3,9 +3,7 @@ against pydensecrf2, their gradients against finite differences, and the
 Caffe Python layer in real Caffe: forward on photographs, gradients, and a
 short `caffe train` run.  `-s` prints the figures."""
 import json
-import os
 import subprocess
-import sysconfig
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from tools.crfrnn import meanfield
 from tools.crfrnn.lattice import Lattice
 from tools.data.feature_records import float_datum
 from tools.train import caffe_log
+from tools.train.runner import python_layer_path
 
 JOBS = "caffe_crfrnn_jobs.py"
 BLOBS = ("spatial", "bilateral", "compatibility")
@@ -165,8 +164,8 @@ def test_caffe_train_lowers_the_loss_and_moves_the_crf(tmp_path):
         classes=3, image_end=6, crf=crf_layer({}, lr_mults=(1, 1, 1))))
     (tmp_path / "solver.prototxt").write_text(SOLVER.format(records=len(records), iterations=40))
     env = caffe_env()
-    # the binary's embedded Python finds the layer, and NumPy and SciPy, here
-    env["PYTHONPATH"] += os.pathsep + sysconfig.get_paths()["purelib"]
+    # the binary's embedded Python finds the layer, and NumPy and SciPy, as tools.train sets it
+    env["PYTHONPATH"] = python_layer_path(env["PYTHONPATH"])
     env["GLOG_minloglevel"] = "0"
     proc = subprocess.run([str(caffe_root() / "build" / "tools" / "caffe"), "train",
                            "--solver=solver.prototxt"], cwd=tmp_path, env=env,

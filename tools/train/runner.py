@@ -67,16 +67,24 @@ def cpu_fix(solvers):
     return "leave out --gpu to train on the CPU"
 
 
+def python_layer_path(pythonpath=""):
+    """PYTHONPATH for the Python that Caffe embeds to run a Python layer
+    (CRF-RNN's, tools/crfrnn): it imports the layer by module name and may lack
+    NumPy and SciPy, so the repository root and this Python's site-packages come
+    first.  The standard library comes before site-packages, as on any sys.path:
+    a backport there (the `typing` that cityscapesscripts requires) would
+    otherwise shadow the standard module and break NumPy's import."""
+    where = sysconfig.get_paths()
+    return os.pathsep.join([paths.REPO, where["stdlib"], where["purelib"]]
+                           + [p for p in pythonpath.split(os.pathsep) if p])
+
+
 def caffe_env(solver):
-    """`caffe train`'s environment: progress at INFO level; for a net with a
-    Python layer (CRF-RNN's, tools/crfrnn), PYTHONPATH also names the
-    repository root and this Python's site-packages, since the Python that
-    Caffe embeds imports the layer by module name and may lack NumPy and SciPy."""
+    """`caffe train`'s environment: progress at INFO level, and for a net with
+    a Python layer, python_layer_path()."""
     env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")
     if any(layer.type == "Python" for net in solver.nets() for layer in net.layer):
-        env["PYTHONPATH"] = os.pathsep.join(
-            [paths.REPO, sysconfig.get_paths()["purelib"]]
-            + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env["PYTHONPATH"] = python_layer_path(env.get("PYTHONPATH", ""))
     return env
 
 
