@@ -142,7 +142,10 @@ def test_train_puts_the_layer_and_numpy_on_caffes_pythonpath(tmp_path):
                             out=str(tmp_path))))
     plain = runner.caffe_env(Solver(str(tmp_path / "pascal_voc" / "frontend_solver.prototxt")))
     env = runner.caffe_env(Solver(str(tmp_path / "pascal_voc" / "frontend_crfrnn_solver.prototxt")))
-    assert env["PYTHONPATH"].split(os.pathsep)[:2] == [paths.REPO, sysconfig.get_paths()["purelib"]]
+    # the standard library before site-packages: cityscapesscripts' `typing` backport there
+    # would shadow the standard module in Caffe's embedded Python
+    where = sysconfig.get_paths()
+    assert env["PYTHONPATH"].split(os.pathsep)[:3] == [paths.REPO, where["stdlib"], where["purelib"]]
     assert plain.get("PYTHONPATH") == os.environ.get("PYTHONPATH")
 
 
