@@ -45,17 +45,31 @@ def read_labels(path, dataset):
         rgb = np.array(image.convert("RGB")).astype(np.int64)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise UserError("cannot read label image %s: %s" % (path, e))
-    keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    table = np.concatenate([colours(dataset), np.array(IGNORE_COLOURS, np.uint8)]).astype(np.int64)
-    known = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
-    order = np.argsort(known)
-    index = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
-    found = known[order][index] == keys
+    classes = len(DATASETS[dataset].palette)
+    labels, found, keys = by_colour(
+        rgb, np.concatenate([colours(dataset), np.array(IGNORE_COLOURS, np.uint8)]),
+        list(range(classes)) + [IGNORE] * len(IGNORE_COLOURS))
     if not found.all():
         key = int(keys[~found][0])
         raise UserError("%s is a colour image with %d pixels in colours outside the %s palette "
                         "(e.g. RGB %d,%d,%d): write class indices (palette or grey PNG) or "
                         "use that data set's colours" % (path, int((~found).sum()), dataset,
                                                           key >> 16, (key >> 8) & 255, key & 255))
-    labels = order[index]
-    return np.where(labels < len(DATASETS[dataset].palette), labels, IGNORE).astype(np.int64)
+    return labels.astype(np.int64)
+
+
+def colour_key(rgb):
+    """One int64 per RGB triple (the last axis), to sort and look colours up by."""
+    rgb = np.asarray(rgb, np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def by_colour(rgb, table, values):
+    """Each pixel's value: values[i] where its colour is table[i].  -> (values,
+    mask of the pixels whose colour is in the table, every pixel's colour key);
+    the value of a pixel outside the table is meaningless."""
+    known = colour_key(table)
+    order = np.argsort(known)
+    keys = colour_key(rgb)
+    at = np.minimum(np.searchsorted(known[order], keys), len(known) - 1)
+    return np.asarray(values)[order][at], known[order][at] == keys, keys

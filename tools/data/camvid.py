@@ -22,6 +22,7 @@ from prototxt_gen.spec.labels import (CAMVID, CAMVID_VOID_COLOUR, IGNORE, IGNORE
                                       SEGNET_CAMVID, SEGNET_VOID)
 
 from ..images import read_label_image
+from ..palettes import by_colour, colour_key
 from .conventions import convention_problem, present
 from .lists import Found, folder_pairs, located
 from .samples import Sample, unique
@@ -43,16 +44,11 @@ SEGNET_TO_RELEASED = np.full(256, IGNORE, np.uint8)
 SEGNET_TO_RELEASED[:len(SEGNET_CAMVID)] = [NAMES.index(name) for name in SEGNET_CAMVID]
 
 
-def _key(rgb):
-    rgb = np.asarray(rgb, np.int64)
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-
-
-# colour key -> class index (void and the ignore colours -> 255), sorted for searchsorted
-_COLOURS = [(_key(rgb), index) for index, (_, rgb) in enumerate(CAMVID)] + [
-    (_key(rgb), IGNORE) for rgb in (CAMVID_VOID_COLOUR,) + IGNORE_COLOURS]
-_COLOUR_KEYS = np.array(sorted(k for k, _ in _COLOURS), np.int64)
-_COLOUR_INDEX = np.array([i for _, i in sorted(_COLOURS)], np.uint8)
+# the colours of colour-coded labels and their classes (void and the ignore colours -> 255)
+COLOURS = np.array([rgb for _, rgb in CAMVID] + [CAMVID_VOID_COLOUR] + list(IGNORE_COLOURS),
+                   np.uint8)
+COLOUR_CLASSES = np.array(list(range(len(CAMVID))) + [IGNORE] * (1 + len(IGNORE_COLOURS)),
+                          np.uint8)
 _PALETTE = [c for _, rgb in CAMVID for c in rgb]
 
 
@@ -75,16 +71,14 @@ def colour_labels(path):
         rgb = np.asarray(read_label_image(path).convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise BadSample("cannot read label %s: %s" % (path, e))
-    keys = _key(rgb)
-    at = np.minimum(np.searchsorted(_COLOUR_KEYS, keys), len(_COLOUR_KEYS) - 1)
-    known = _COLOUR_KEYS[at] == keys
+    labels, known, keys = by_colour(rgb, COLOURS, COLOUR_CLASSES)
     if not known.all():
         key = int(keys[~known][0])
         raise BadSample("label %s has %d pixels in colours outside the 11 CamVid colours and "
                         "black (void), e.g. RGB %d,%d,%d: labels of another convention (the "
                         "original CamVid release's 32 classes?)" % (
                             path, int((~known).sum()), key >> 16, (key >> 8) & 255, key & 255))
-    return _COLOUR_INDEX[at]
+    return labels
 
 
 # form -> (convention taken, as printed; converter, None: used as they are)
@@ -116,7 +110,7 @@ def file_form(path):
                 shown_colours = palette[used[used < len(palette)]]
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    if mode == "P" and np.isin(_key(shown_colours), _COLOUR_KEYS).all():
+    if mode == "P" and np.isin(colour_key(shown_colours), colour_key(COLOURS)).all():
         return COLOUR
     if mode in ("P", "L"):
         return INDICES
